@@ -1,0 +1,147 @@
+"""Every default in one place, printed by `seglens config show`.
+
+Config is a nested dict: DEFAULTS, then a TOML file (`--config`), then `--set section.key=value`.
+Each stage's section is handed to the implementation chosen for it, so plugins read their own
+options from the same section without seglens knowing them in advance.
+"""
+from __future__ import annotations
+
+import copy
+import json
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+from pathlib import Path
+from typing import Any
+
+from .errors import SeglensError
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 42,
+    "load": {
+        "format": "auto",
+        "value_kind": "auto",  # rating | amount | quantity | none | auto (the loader decides)
+        "min_events_per_user": 1,
+    },
+    "history": {
+        "max_items": 40,  # items rendered per user for history-text and LLM prompts
+        "max_chars": 1000,
+    },
+    "embed": {
+        "strategy": "item-pool",  # item-pool | history-text | behaviour
+        "model": "all-MiniLM-L6-v2",  # a packaged model name, a model folder, or a sentence-transformers name
+        "batch_size": 64,
+        "half_life_days": 365.0,  # recency weighting for item-pool, relative to each user's last event
+        "max_items_per_user": 200,
+        "behaviour_weight": 0.0,  # >0 appends scaled behaviour features to item-pool vectors
+        "cache": True,
+        "device": "cpu",
+    },
+    "index": {"kind": "auto"},  # auto | flat | hnsw | ivf
+    "reduce": {
+        "method": "umap",
+        "n_components": 5,
+        "n_neighbors": 15,
+        "min_dist": 0.0,
+        "metric": "cosine",
+        "map_method": "umap",  # umap | pca : the 2-D map
+    },
+    "cluster": {
+        "method": "hdbscan",  # hdbscan | kmeans
+        "min_cluster_size": "auto",
+        "min_samples": "auto",
+        "selection": "eom",
+        "assign_noise": False,
+        "k": "auto",
+    },
+    "profile": {
+        "top_n": 10,
+        "min_support": 5,
+        "representatives": 5,
+        "silhouette_sample": 5000,
+    },
+    "analyses": ["profile"],
+    "describe": {"describer": "keywords"},
+    "report": {"formats": ["md"]},
+}
+
+
+def _merge(base: dict, extra: dict, top: bool = True) -> dict:
+    """Deep-merge `extra` into `base`; unknown top-level sections are a mistake, unknown keys
+    inside a section are left for the plugin that reads that section."""
+    for key, value in extra.items():
+        if top and key not in base:
+            raise SeglensError(
+                f"unknown config section '{key}'",
+                hint=f"known sections: {', '.join(DEFAULTS)}",
+            )
+        if isinstance(base.get(key), dict) and isinstance(value, dict):
+            _merge(base[key], value, top=False)
+        else:
+            base[key] = value
+    return base
+
+
+def _parse_value(raw: str) -> Any:
+    low = raw.strip()
+    if low.lower() in ("true", "false"):
+        return low.lower() == "true"
+    try:
+        return json.loads(low)
+    except ValueError:
+        return low
+
+
+def build_config(file: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """DEFAULTS, then the TOML file, then `key.sub=value` overrides."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise SeglensError("config file not found", file=path, hint="pass an existing TOML file to --config")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SeglensError(f"not valid TOML: {exc}", file=path) from exc
+        _merge(cfg, data)
+    for item in overrides:
+        if "=" not in item:
+            raise SeglensError(f"--set expects section.key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        patch: dict[str, Any] = {}
+        node = patch
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _parse_value(raw)
+        _merge(cfg, patch)
+    return cfg
+
+
+def stage_fingerprint(cfg: dict[str, Any], *sections: str) -> str:
+    """A stable text of the config sections a stage depends on, for resume decisions."""
+    import hashlib
+
+    picked = {s: cfg.get(s) for s in sections}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def to_toml(cfg: dict[str, Any]) -> str:
+    """Render config as TOML (flat scalars first, then one table per section)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    lines = [f"{k} = {fmt(v)}" for k, v in cfg.items() if not isinstance(v, dict)]
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{k}]")
+            lines.extend(f"{kk} = {fmt(vv)}" for kk, vv in v.items() if not isinstance(vv, dict))
+    return "\n".join(lines) + "\n"
