@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 64,
         "half_life_days": 365.0,  # recency weighting for item-pool, relative to each user's last event
         "max_items_per_user": 200,
+        "idf": True,  # down-weight items that most users consume
+        "center": True,  # subtract the population's mean vector before normalizing
         "behaviour_weight": 0.0,  # >0 appends scaled behaviour features to item-pool vectors
         "cache": True,
         "device": "cpu",
@@ -117,14 +119,6 @@ def build_config(file: Path | None = None, overrides: list[str] | tuple[str, ...
         node[parts[-1]] = _parse_value(raw)
         _merge(cfg, patch)
     return cfg
-
-
-def stage_fingerprint(cfg: dict[str, Any], *sections: str) -> str:
-    """A stable text of the config sections a stage depends on, for resume decisions."""
-    import hashlib
-
-    picked = {s: cfg.get(s) for s in sections}
-    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def to_toml(cfg: dict[str, Any]) -> str:

@@ -174,3 +174,20 @@ class SegmentDescription:
     actions: list[str] = field(default_factory=list)
     describer: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisContext:
+    """Everything an analysis may read. Built by the pipeline, or from a run folder for re-analysis."""
+
+    dataset: Dataset
+    features: UserFeatures
+    embeddings: Embeddings
+    segmentation: Segmentation
+    index: Any
+    config: dict[str, Any]
+    profiles: dict[int, dict[str, Any]] = field(default_factory=dict)  # sections added so far
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.features.user_ids

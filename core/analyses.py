@@ -1,0 +1,88 @@
+"""Runs the configured analyses and assembles segments.json and analyses.json from their results.
+
+An analysis whose data is missing is skipped with the reason recorded, never faked.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import atomic, progress
+from .model import AnalysisContext, AnalysisResult
+
+log = logging.getLogger(__name__)
+
+
+def data_supports(ctx: AnalysisContext, need: str) -> str | None:
+    """None if the dataset has what `need` names, else the reason it does not."""
+    ds = ctx.dataset
+    if need == "values" and ds.value_kind == "none":
+        return "the events carry no values"
+    if need == "ratings" and ds.value_kind != "rating":
+        return "the events carry no ratings"
+    if need == "amounts" and ds.value_kind not in ("amount", "quantity"):
+        return "the events carry no monetary amounts"
+    if need == "catalog" and not ds.has_catalog:
+        return "there is no item catalog"
+    if need == "timestamps":
+        lo, hi = ds.con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+        if lo is None or lo == hi:
+            return "all events share one timestamp"
+    if need == "text":
+        n = ds.con.execute("SELECT count(*) FROM events WHERE text IS NOT NULL AND text <> ''").fetchone()[0]
+        if n == 0:
+            return "the events carry no text (tags or reviews)"
+    return None
+
+
+def base_segments(ctx: AnalysisContext) -> list[dict[str, Any]]:
+    labels = ctx.segmentation.labels
+    n = len(labels)
+    ids, counts = np.unique(labels, return_counts=True)
+    out = []
+    for sid, size in sorted(zip(ids.tolist(), counts.tolist()), key=lambda t: (t[0] < 0, t[0])):
+        out.append({
+            "id": int(sid),
+            "size": int(size),
+            "share": round(size / n, 6) if n else 0.0,
+            "name": "Unassigned users" if sid < 0 else "",
+            "description": "",
+        })
+    return out
+
+
+def run_analyses(ctx: AnalysisContext, names: list[str], folder: Path,
+                 create: Callable[[str, str], Any]) -> list[str]:
+    segments = base_segments(ctx)
+    by_id = {s["id"]: s for s in segments}
+    run_level: dict[str, Any] = {}
+    files = ["segments.json", "analyses.json"]
+    for name in names:
+        analysis = create("analysis", name)
+        reason = None
+        for need in getattr(analysis, "requires", ()):
+            reason = data_supports(ctx, need)
+            if reason:
+                break
+        if reason:
+            result = AnalysisResult(name=name, skipped=reason)
+            progress.info(f"[yellow]analysis {name} skipped:[/yellow] {reason}")
+        else:
+            result = analysis.analyse(ctx)
+        run_level[name] = {"facts": result.run_level, "markdown": result.markdown, "skipped": result.skipped}
+        for sid, facts in result.per_segment.items():
+            if int(sid) in by_id:
+                by_id[int(sid)][name] = facts
+                ctx.profiles.setdefault(int(sid), {})[name] = facts
+        for fname, arr in result.arrays.items():
+            atomic.write_npy(folder / f"{fname}.npy", np.asarray(arr))
+            files.append(f"{fname}.npy")
+        for fname, frame in result.tables.items():
+            atomic.write_parquet(folder / f"{fname}.parquet", frame)
+            files.append(f"{fname}.parquet")
+    atomic.write_json(folder / "segments.json", segments)
+    atomic.write_json(folder / "analyses.json", run_level)
+    return files
