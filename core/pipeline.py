@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import __version__, atomic, plugins, progress
 from .features import compute_features, load_features
+from .errors import SeglensError
 from .model import AnalysisContext, Dataset, Embeddings, LoadRequest, Segmentation
 from .runfolder import RunWriter
 
@@ -66,7 +67,7 @@ class Pipeline:
             self.seconds[name] = float(self.writer.checkpoint(name).get("seconds", 0.0))
             return
         t0 = time.perf_counter()
-        progress.info(f"[dim]{name}…[/dim]")
+        progress.status(f"[dim]{name}…[/dim]")
         files = compute()
         self.seconds[name] = round(time.perf_counter() - t0, 3)
         self.writer.mark_done(name, fingerprint, self.seconds[name], files)
@@ -80,7 +81,29 @@ class Pipeline:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> RunSummary:
+        try:
+            return self._run()
+        except SeglensError:
+            self.writer.discard_if_empty()  # a mistake found before any stage finished leaves nothing
+            raise
+
+    def _check_names(self) -> None:
+        """Fail on a misspelt stage name before spending minutes on loading and embedding."""
+        cfg = self.config
+        wanted = [("embedder", cfg["embed"]["strategy"]), ("reducer", cfg["reduce"]["method"]),
+                  ("reducer", cfg["reduce"]["map_method"]), ("clusterer", cfg["cluster"]["method"]),
+                  ("describer", cfg["describe"]["describer"])]
+        wanted += [("analysis", a) for a in cfg["analyses"]] + [("reporter", f) for f in cfg["report"]["formats"]]
+        for stage, name in wanted:
+            if name not in plugins.registrations(stage):
+                known = ", ".join(sorted(plugins.registrations(stage))) or "none"
+                raise SeglensError(f"no {stage} called '{name}'",
+                                   hint=f"available: {known}; `seglens plugins` lists what each plugin offers")
+
+    def _run(self) -> RunSummary:
         from . import ingest
+
+        self._check_names()
 
         cfg = self.config
         w = self.writer

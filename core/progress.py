@@ -67,6 +67,12 @@ def task(description: str, total: float | None = None) -> Iterator[Task]:
         yield Task(progress, progress.add_task(description, total=total))
 
 
+def status(message: str) -> None:
+    """A transient note for someone watching a terminal (which stage runs); silent in pipes."""
+    if not _quiet and console.is_terminal:
+        console.print(message, highlight=False)
+
+
 def info(message: str) -> None:
     """A status line the user sees unless -q (logging is for -v details)."""
     if not _quiet:

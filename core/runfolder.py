@@ -71,6 +71,12 @@ class RunWriter:
             {"fingerprint": fingerprint, "seconds": round(seconds, 3), "files": files, **extra},
         )
 
+    def discard_if_empty(self) -> None:
+        """Remove the staging folder if no stage finished in it (nothing worth resuming)."""
+        stages = self.staging / CHECKPOINTS
+        if self.staging.exists() and not any(stages.glob("*.json")):
+            shutil.rmtree(self.staging, ignore_errors=True)
+
     def finish(self) -> Path:
         """Swap the staging folder into place; the old run (with --force) goes only after."""
         old = None

@@ -2,7 +2,7 @@
 
 `generate_demo(out_dir, n_users, seed)` writes four CSV files and a JSON description:
 
-- ``items.csv``   item_id,title,categories,description,price -- about 800 titles and shop products;
+- ``items.csv``   item_id,title,categories,description,price -- about 860 titles and shop products;
   categories are separated by ``|``; text is built from per-genre vocabularies so that the genre
   shows in the words an embedding model reads.
 - ``events.csv``  user_id,item_id,timestamp,event,value -- ``view`` (watch minutes, empty for a shop
@@ -669,6 +669,7 @@ _GI = {g: i for i, g in enumerate(GROUP_NAMES)}
 PERSONAS: dict[str, dict[str, Any]] = {
     "romance_drama_fans": dict(
         share=0.28, label="Romance & drama bingers",
+        core_categories=["Romance", "Drama"], secondary_categories=["Comedy", "Family"],
         core={"romance": 0.44, "drama": 0.28, "romance_books": 0.06},
         secondary={"comedy": 0.05, "family": 0.02},
         hours=[(21.5, 1.5, 1.0), (13, 1.5, 0.2)], weekdays=[1, 1, 1, 1.05, 1.1, 1.05, 1.3],
@@ -677,6 +678,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "family_kids": dict(
         share=0.18, label="Families with young kids",
+        core_categories=["Kids", "Animation", "Family"], secondary_categories=["Comedy", "Fantasy"],
         core={"kids": 0.50, "family": 0.22, "toy_shop": 0.10},
         secondary={"comedy": 0.04, "fantasy": 0.02},
         hours=[(16.5, 1.5, 1.0), (9, 1.5, 0.6), (19, 0.8, 0.3)], weekdays=[0.8, 0.8, 0.9, 0.8, 0.9, 1.9, 1.9],
@@ -685,6 +687,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "scifi_fantasy_fans": dict(
         share=0.14, label="Sci-fi & fantasy fans",
+        core_categories=["Sci-Fi", "Fantasy"], secondary_categories=["Action"],
         core={"scifi": 0.40, "fantasy": 0.26, "scifi_shop": 0.07, "fantasy_books": 0.05},
         secondary={"action": 0.06},
         hours=[(22, 1.8, 1.0)], weekdays=[0.9, 0.9, 0.9, 1, 1.3, 1.4, 1.1],
@@ -693,6 +696,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "true_crime_buffs": dict(
         share=0.10, label="True-crime bingers",
+        core_categories=["True Crime", "Mystery"], secondary_categories=["Documentary", "Thriller"],
         core={"true_crime": 0.54, "mystery": 0.20, "crime_books": 0.06},
         secondary={"thriller": 0.05, "doc_history": 0.02},
         hours=[(22.5, 1.5, 1.0), (12.5, 1.0, 0.3)], weekdays=[1.1, 1.1, 1.1, 1.1, 0.9, 0.8, 1.0],
@@ -701,6 +705,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "home_cooks": dict(
         share=0.08, label="Home cooks (growing)",
+        core_categories=["Cooking"], secondary_categories=["Fitness"],
         core={"cooking": 0.62, "kitchen_shop": 0.18},
         secondary={"fitness": 0.03, "fitness_shop": 0.01},
         hours=[(17.5, 1.2, 1.0), (11, 1.2, 0.5)], weekdays=[0.9, 0.9, 0.9, 0.9, 1, 1.4, 1.5],
@@ -710,6 +715,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "sports_fans": dict(
         share=0.06, label="Live-sports fans (churning)",
+        core_categories=["Sports"], secondary_categories=["Fitness", "Action"],
         core={"sports": 0.64, "sports_shop": 0.16},
         secondary={"fitness": 0.05, "action": 0.02},
         hours=[(15.5, 1.5, 1.0), (20.5, 1.0, 0.8)], weekdays=[0.6, 1.0, 1.1, 0.7, 0.7, 2.2, 2.0],
@@ -719,6 +725,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "horror_night_owls": dict(
         share=0.045, label="Horror night owls",
+        core_categories=["Horror"], secondary_categories=["Thriller", "Mystery"],
         core={"horror": 0.70, "horror_shop": 0.08},
         secondary={"thriller": 0.07, "mystery": 0.02},
         hours=[(1.0, 1.6, 1.0), (22.5, 1.0, 0.4)], weekdays=[0.8, 0.8, 0.9, 1, 1.5, 1.6, 1.0],
@@ -726,7 +733,8 @@ PERSONAS: dict[str, dict[str, Any]] = {
         countries={"US": 3, "MX": 2}, channels={"referral": 1, "social_ads": 1},
     ),
     "documentary_lovers": dict(
-        share=0.03, label="Documentary lovers",
+        share=0.04, label="Documentary lovers",
+        core_categories=["Documentary", "Nature", "History"], secondary_categories=["True Crime", "Music"],
         core={"doc_nature": 0.42, "doc_history": 0.32, "nature_books": 0.05},
         secondary={"true_crime": 0.03, "music": 0.02},
         hours=[(8, 1.2, 0.6), (20, 1.5, 1.0)], weekdays=[1, 1, 1, 1, 0.9, 1, 1.4],
@@ -735,6 +743,7 @@ PERSONAS: dict[str, dict[str, Any]] = {
     ),
     "music_lovers": dict(
         share=0.025, label="Live-music & vinyl collectors",
+        core_categories=["Music", "Concerts"], secondary_categories=["Comedy", "Documentary"],
         core={"music": 0.62, "vinyl_shop": 0.17},
         secondary={"comedy": 0.04, "doc_history": 0.02},
         hours=[(22.5, 1.8, 1.0), (18, 1.0, 0.3)], weekdays=[0.7, 0.8, 0.8, 1, 1.6, 1.7, 1.0],
@@ -1015,6 +1024,8 @@ def generate_demo(out_dir: Path, n_users: int = 3000, seed: int = 42) -> DemoFil
     r_delay = np.where(is_prod[r_sel], rng_ev.integers(2 * 86400, 10 * 86400, len(r_sel)),
                        (minutes[r_sel] * 60).astype(np.int64) + rng_ev.integers(60, 1800, len(r_sel)))
     r_ts = ts[r_sel] + r_delay
+    ok = r_ts <= _END_EPOCH  # a rating after the log ends is not in the log
+    r_sel, r_val, r_ts = r_sel[ok], r_val[ok], r_ts[ok]
 
     # ---- purchases: rent/buy before watching, or buy after viewing a product page ----
     buy_p = np.where(is_prod, np.array([s["buy_p"] for s in specs])[p_ev],
@@ -1025,11 +1036,13 @@ def generate_demo(out_dir: Path, n_users: int = 3000, seed: int = 42) -> DemoFil
     b_val = np.round(item_price[item[b_sel]] * discount, 2)
     b_ts = np.where(is_prod[b_sel], ts[b_sel] + rng_ev.integers(60, 1200, len(b_sel)),
                     ts[b_sel] - rng_ev.integers(30, 600, len(b_sel)))
+    ok = (b_ts >= _START_EPOCH) & (b_ts <= _END_EPOCH)
+    b_sel, b_val, b_ts = b_sel[ok], b_val[ok], b_ts[ok]
 
     # ---- assemble, sort by time ----
     ev_user = np.concatenate([uidx, uidx[r_sel], uidx[b_sel]])
     ev_item = np.concatenate([item, item[r_sel], item[b_sel]])
-    ev_ts = np.clip(np.concatenate([ts, r_ts, b_ts]), _START_EPOCH, _END_EPOCH)
+    ev_ts = np.concatenate([ts, r_ts, b_ts])
     ev_kind = np.concatenate([np.zeros(N, np.int8), np.ones(len(r_sel), np.int8),
                               np.full(len(b_sel), 2, np.int8)])
     ev_val = np.concatenate([view_val, r_val, b_val])
@@ -1089,27 +1102,16 @@ def generate_demo(out_dir: Path, n_users: int = 3000, seed: int = 42) -> DemoFil
     personas_out: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(pnames):
         spec = PERSONAS[name]
-        core_cats: list[str] = []
-        for g in spec["core"]:
-            for c in GROUPS[g]["cats"]:
-                if c not in core_cats and c not in ("Books", "Collectibles", "Kitchenware", "Toys",
-                                                    "Sportswear", "Equipment", "Vinyl"):
-                    core_cats.append(c)
-        sec_cats: list[str] = []
-        for g in spec["secondary"]:
-            for c in GROUPS[g]["cats"][:1]:
-                if c not in sec_cats and c not in core_cats:
-                    sec_cats.append(c)
         hp = _hour_probs(spec["hours"])
         personas_out[name] = dict(
             name=name,
             label=spec["label"],
             share=spec["share"],
             n_users=int(counts[k]),
-            core_categories=core_cats,
-            secondary_categories=sec_cats,
+            core_categories=list(spec["core_categories"]),
+            secondary_categories=list(spec["secondary_categories"]),
             core_groups=list(spec["core"]),
-            purity=round(float(sum(spec["core"].values())), 3),
+            purity=round(float(taste[k, core_mask[k]].sum()), 3),  # expected share of core items
             peak_hours=sorted(int(h) for h in np.argsort(-hp)[:3]),
             weekday_weights=dict(zip(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
                                      [float(x) for x in spec["weekdays"]])),
@@ -1117,6 +1119,9 @@ def generate_demo(out_dir: Path, n_users: int = 3000, seed: int = 42) -> DemoFil
             rating_mean=spec["rating_mu"],
             growing=bool(spec.get("growing", False)),
             churning=bool(spec.get("churning", False)),
+            dynamics=("growing: sign-ups accelerate in recent months" if spec.get("growing") else
+                      "churning: most members go quiet 3-4 months before the end" if spec.get("churning")
+                      else "steady"),
         )
     stats = dict(
         seed=seed, n_users=n_users, n_items=n_items, n_events=int(events.num_rows),

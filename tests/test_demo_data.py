@@ -87,6 +87,24 @@ def test_planted_personas_have_unequal_sizes(demo, labels):
         assert abs(planted[name] - p["share"]) < 0.01
 
 
+def test_personas_have_distinct_cores_but_overlap(demo, events, labels):
+    items = pd.read_csv(demo.items, dtype={"item_id": str})
+    all_cats = set(items["categories"].str.split("|").explode())
+    cores = {n: set(p["core_categories"]) for n, p in demo.personas.items()}
+    for name, core in cores.items():
+        assert core <= all_cats
+        others = set().union(*(c for n, c in cores.items() if n != name))
+        assert core - others, f"{name} has no core category of its own"
+    # most of a persona's views hit its core, but not all of them (tastes overlap)
+    ev = events[events["event"] == "view"].merge(labels, on="user_id").merge(items, on="item_id")
+    cats = ev["categories"].str.split("|")
+    ev["core"] = [bool(cores[p] & set(c)) if p in cores else np.nan for p, c in zip(ev["persona"], cats)]
+    purity = ev[ev["persona"] != "noise"].groupby("persona")["core"].mean()
+    assert purity.between(0.7, 0.95).all(), purity.to_dict()
+    secondary = [c for p in demo.personas.values() for c in p["secondary_categories"]]
+    assert len(secondary) > len(set(secondary))  # some secondary tastes are shared
+
+
 def test_noise_users_present(labels):
     share = (labels["persona"] == "noise").mean()
     assert 0.03 <= share <= 0.08
