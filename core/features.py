@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from .determinism import single_threaded
 from .model import Dataset, UserFeatures
 
 TOP_CATEGORIES = 30
@@ -20,6 +21,11 @@ def category_column(name: str) -> str:
 
 
 def compute_features(dataset: Dataset, top_categories: int = TOP_CATEGORIES) -> UserFeatures:
+    with single_threaded(dataset.con):
+        return _compute(dataset, top_categories)
+
+
+def _compute(dataset: Dataset, top_categories: int) -> UserFeatures:
     con = dataset.con
     money = dataset.value_kind in ("amount", "quantity")
     base = con.execute(

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from seglens import hookimpl, progress
+from seglens.determinism import single_threaded
 from seglens.embed_cache import EmbeddingCache
 from seglens.errors import SeglensError
 from seglens.model import Dataset, Embeddings, UserFeatures
@@ -70,6 +71,8 @@ def load_model(name: str, device: str = "cpu") -> tuple[Any, str]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own bars only
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     where = resolve_model(name)
     key = f"{where}|{device}"
     if key not in _MODELS:
@@ -175,22 +178,8 @@ class ItemPoolEmbedder:
         t_items = time.perf_counter() - t0
         item_pos = {iid: i for i, iid in enumerate(items["item_id"])}
         user_ids = features.user_ids.astype(str)
-        weights = con.execute(
-            f"""
-            WITH last AS (SELECT user_id, max(ts) AS last_ts FROM events GROUP BY user_id),
-            w AS (
-                SELECT e.user_id, e.item_id,
-                       sum(({value_weight_sql(dataset.value_kind)})
-                           * pow(0.5, date_diff('second', e.ts, l.last_ts) / 86400.0 / ?)) AS w
-                FROM events e JOIN last l USING (user_id)
-                WHERE e.item_id IN (SELECT item_id FROM items)
-                GROUP BY e.user_id, e.item_id),
-            ranked AS (
-                SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY w DESC, item_id) AS r FROM w)
-            SELECT user_id, item_id, w FROM ranked WHERE r <= ?
-            """,
-            [self.half_life, self.max_items],
-        ).df()
+        with single_threaded(con):  # float sums in a fixed order: same seed, same segments
+            weights = self._weights(con, dataset.value_kind)
         user_pos = {u: i for i, u in enumerate(user_ids)}
         rows = weights["user_id"].map(user_pos).to_numpy()
         cols = weights["item_id"].map(item_pos).to_numpy()
@@ -228,6 +217,25 @@ class ItemPoolEmbedder:
             item_vectors=item_vecs,
             seconds={"items": round(t_items, 3), "pool": round(time.perf_counter() - t0 - t_items, 3)},
         )
+
+    def _weights(self, con: Any, value_kind: str):
+        """Per (user, item): value weight x recency decay, summed; each user's top items only."""
+        return con.execute(
+            f"""
+            WITH last AS (SELECT user_id, max(ts) AS last_ts FROM events GROUP BY user_id),
+            w AS (
+                SELECT e.user_id, e.item_id,
+                       sum(({value_weight_sql(value_kind)})
+                           * pow(0.5, date_diff('second', e.ts, l.last_ts) / 86400.0 / ?)) AS w
+                FROM events e JOIN last l USING (user_id)
+                WHERE e.item_id IN (SELECT item_id FROM items)
+                GROUP BY e.user_id, e.item_id),
+            ranked AS (
+                SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY w DESC, item_id) AS r FROM w)
+            SELECT user_id, item_id, w FROM ranked WHERE r <= ? ORDER BY user_id, item_id
+            """,
+            [self.half_life, self.max_items],
+        ).df()
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Embed arbitrary texts in the same space (used to match descriptions to segments)."""

@@ -13,3 +13,13 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared datasets not found at {path}")
     return path
+
+
+def pytest_configure(config):
+    """One embedding cache for the whole test session (all xdist workers), outside the home folder,
+    so the real model embeds each distinct text once per machine instead of once per test."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("SEGLENS_CACHE_DIR", str(Path(tempfile.gettempdir()) / "seglens-test-cache"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
