@@ -66,6 +66,8 @@ def config_from_options(config_file: Path | None, overrides: tuple[str, ...], se
 def print_summary(summary: Any) -> None:
     from rich.table import Table
 
+    if progress.is_quiet():
+        return
     progress.info(
         f"[bold green]done[/bold green]: {summary.n_users:,} users, {summary.n_events:,} events -> "
         f"{summary.n_segments} segments ({summary.noise_share:.1%} unassigned) in {summary.out}"
@@ -187,7 +189,7 @@ def _register_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
     try:
-        from . import commands  # noqa: F401  (registers show, similar on `cli`)
+        from . import commands, evaluate, llm_commands  # noqa: F401  (they register on `cli`)
 
         _register_plugin_commands()
         cli.main(args=argv, prog_name="seglens", standalone_mode=False)

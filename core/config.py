@@ -64,7 +64,20 @@ DEFAULTS: dict[str, Any] = {
         "silhouette_sample": 5000,
     },
     "analyses": ["profile"],
-    "describe": {"describer": "keywords"},
+    "describe": {
+        "describer": "local",  # local | openai | keywords
+        "model": "",  # local: smollm2 (default), gemma3-270m, a model folder or .gguf; openai: the server's model
+        "base_url": "http://127.0.0.1:11434/v1",  # openai: any OpenAI-compatible server
+        "api_key_env": "OPENAI_API_KEY",  # openai: the env var holding the key (sent only if set)
+        "timeout": 60,
+        "retries": 3,
+        "concurrency": "auto",  # requests in flight: 1 for local, 4 for openai
+        "max_tokens": 300,
+        "temperature": 0.0,
+        "context_tokens": "auto",
+        "prompts_dir": "",  # a folder of .j2 files overriding the shipped prompts
+        "cache": True,
+    },
     "report": {"formats": ["md"]},
 }
 
@@ -107,6 +120,11 @@ def build_config(file: Path | None = None, overrides: list[str] | tuple[str, ...
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SeglensError(f"not valid TOML: {exc}", file=path) from exc
         _merge(cfg, data)
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply `section.key=value` strings to a config dict (values parsed as JSON when they can be)."""
     for item in overrides:
         if "=" not in item:
             raise SeglensError(f"--set expects section.key=value, got '{item}'")

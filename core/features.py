@@ -25,9 +25,30 @@ def compute_features(dataset: Dataset, top_categories: int = TOP_CATEGORIES) -> 
         return _compute(dataset, top_categories)
 
 
+MONEY_EVENTS = ("purchase", "order", "buy", "transaction", "sale", "checkout", "payment")
+RATING_EVENTS = ("rating", "rate", "review", "score")
+
+
+def value_filters(dataset: Dataset) -> tuple[str | None, str | None]:
+    """SQL conditions picking the events whose value is money and whose value is a rating.
+
+    Logs often mix event types in one value column (minutes watched on views, stars on ratings,
+    pounds on purchases); when purchase-like or rating-like event types exist, only they count.
+    """
+    types = {r[0].lower() for r in dataset.con.execute("SELECT DISTINCT event FROM events").fetchall() if r[0]}
+    money = [t for t in types if t in MONEY_EVENTS]
+    ratings = [t for t in types if t in RATING_EVENTS]
+
+    def cond(names: list[str]) -> str:
+        return "lower(e.event) IN (" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + ")"
+    money_cond = cond(money) if money else ("TRUE" if dataset.value_kind in ("amount", "quantity") else None)
+    rating_cond = cond(ratings) if ratings else ("TRUE" if dataset.value_kind == "rating" else None)
+    return money_cond, rating_cond
+
+
 def _compute(dataset: Dataset, top_categories: int) -> UserFeatures:
     con = dataset.con
-    money = dataset.value_kind in ("amount", "quantity")
+    money_cond, rating_cond = value_filters(dataset)
     base = con.execute(
         f"""
         WITH bounds AS (SELECT max(ts) AS end_ts FROM events)
@@ -40,8 +61,8 @@ def _compute(dataset: Dataset, top_categories: int) -> UserFeatures:
             max(e.ts) AS last_ts,
             date_diff('second', max(e.ts), any_value(b.end_ts)) / 86400.0 AS recency_days,
             date_diff('second', min(e.ts), max(e.ts)) / 86400.0 AS tenure_days,
-            {'coalesce(sum(e.value), 0)' if money else 'NULL::DOUBLE'} AS monetary,
-            avg(e.value) AS mean_value,
+            {f'coalesce(sum(e.value) FILTER (WHERE {money_cond}), 0)' if money_cond else 'NULL::DOUBLE'} AS monetary,
+            {f'avg(e.value) FILTER (WHERE {rating_cond})' if rating_cond else 'NULL::DOUBLE'} AS mean_value,
             avg(CASE WHEN dayofweek(e.ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
             avg(CASE WHEN hour(e.ts) >= 22 OR hour(e.ts) < 5 THEN 1.0 ELSE 0.0 END) AS night_share,
             mode(hour(e.ts))::INTEGER AS peak_hour,

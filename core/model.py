@@ -173,6 +173,8 @@ class SegmentDescription:
     traits: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     describer: str = ""
+    grounding: float | None = None  # supported sentences / all sentences, after the check
+    ungrounded: list[dict[str, str]] = field(default_factory=list)  # dropped sentences with reasons
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,6 +23,7 @@ from . import __version__, atomic, plugins, progress
 from .features import compute_features, load_features
 from .errors import SeglensError
 from .model import AnalysisContext, Dataset, Embeddings, LoadRequest, Segmentation
+from .reporting import write_reports
 from .runfolder import RunWriter
 
 log = logging.getLogger(__name__)
@@ -259,11 +260,13 @@ class Pipeline:
         def describe() -> list[str]:
             from .describing import describe_run
 
-            describe_run(w.staging, self._use("describer", describer_name), cfg)
-            return ["segments.json"]
+            warnings = describe_run(w.staging, self._use("describer", describer_name), cfg)
+            atomic.write_json(w.path("describe.json"), {"warnings": warnings})
+            return ["segments.json", "describe.json"]
 
         self._stage("describe", fp_describe, describe, lambda: None)
         self.used_plugins["describer"] = self._plugin_record("describer", describer_name)
+        self.warnings.extend(json.loads(w.path("describe.json").read_text())["warnings"])
 
         # 9. manifest and report ---------------------------------------------------------------
         segments = json.loads(w.path("segments.json").read_text())
@@ -283,9 +286,8 @@ class Pipeline:
         from .runfolder import RunFolder
 
         run = RunFolder(w.staging)
+        write_reports(run, list(cfg["report"]["formats"]), {**cfg["report"], "seed": cfg["seed"]})
         for fmt in cfg["report"]["formats"]:
-            reporter = self._use_named("reporter", fmt)
-            reporter.write(run, w.path(f"report.{_ext(fmt)}"))
             self.used_plugins[f"reporter:{fmt}"] = self._plugin_record("reporter", fmt)
         self.seconds["report"] = round(time.perf_counter() - t0, 3)
         self._write_manifest(ds, summary)
@@ -352,10 +354,6 @@ def inputs_fingerprint(request: LoadRequest) -> list[Any]:
 def _section(stage: str) -> str:
     return {"embedder": "embed", "index": "index", "reducer": "reduce", "clusterer": "cluster",
             "analysis": "profile", "describer": "describe", "reporter": "report", "loader": "load"}[stage]
-
-
-def _ext(fmt: str) -> str:
-    return {"markdown": "md", "md": "md", "html": "html", "json": "json"}.get(fmt, fmt)
 
 
 def _check_order(e: Embeddings, feats: Any) -> None:

@@ -67,6 +67,10 @@ def task(description: str, total: float | None = None) -> Iterator[Task]:
         yield Task(progress, progress.add_task(description, total=total))
 
 
+def is_quiet() -> bool:
+    return _quiet
+
+
 def status(message: str) -> None:
     """A transient note for someone watching a terminal (which stage runs); silent in pipes."""
     if not _quiet and console.is_terminal:

@@ -56,15 +56,15 @@ class ProfileAnalysis:
             per[sid] = {
                 "top_categories": cats.get(sid, []),
                 "top_items": items.get(sid, []),
-                "rfm": self._rfm(f, ctx.dataset.value_kind),
+                "rfm": self._rfm(f, feats),
                 "activity": self._activity(f),
                 "membership_mean": _r(ctx.segmentation.probabilities[mask].mean()),
                 "representatives": reps.get(sid, []),
             }
         run = {
             "quality": self._quality(ctx),
-            "population": {"rfm": self._rfm(feats, ctx.dataset.value_kind), "activity": self._activity(feats),
-                           "n_users": int(len(labels))},
+            "population": {"rfm": self._rfm(feats, feats), "activity": self._activity(feats),
+                           "n_users": int(len(labels)), "top_categories": self._population_categories(ctx)},
         }
         seg_ids = [s for s in sorted(set(labels.tolist())) if s >= 0]
         arrays = {"segment_centroids": centroids} if len(seg_ids) else {}
@@ -89,6 +89,19 @@ class ProfileAnalysis:
         ).df()
         df["lift"] = df["share"] / df["population_share"]
         return self._top(df, "category", "users")
+
+    def _population_categories(self, ctx: AnalysisContext) -> list[dict[str, Any]]:
+        if not ctx.dataset.has_catalog:
+            return []
+        df = ctx.dataset.con.execute(
+            """
+            WITH ev AS (SELECT unnest(i.categories) AS category FROM events e JOIN items i USING (item_id))
+            SELECT category, count(*) / (SELECT count(*) FROM ev) AS share FROM ev
+            GROUP BY category ORDER BY share DESC, category LIMIT ?
+            """,
+            [self.top_n],
+        ).df()
+        return [{"category": r.category, "share": _r(r.share, 4)} for r in df.itertuples()]
 
     def _item_lift(self, ctx: AnalysisContext) -> dict[int, list[dict[str, Any]]]:
         df = ctx.dataset.con.execute(
@@ -126,7 +139,9 @@ class ProfileAnalysis:
             out[int(sid)] = rows
         return out
 
-    def _rfm(self, f: pd.DataFrame, kind: str) -> dict[str, Any]:
+    def _rfm(self, f: pd.DataFrame, population: pd.DataFrame) -> dict[str, Any]:
+        """RFM figures; money and ratings only where the events carry them, each also as an index
+        against the population (1.0 = average) so describers can compare without arithmetic."""
         out = {
             "users": int(len(f)),
             "events_mean": _r(f["n_events"].mean(), 2),
@@ -136,11 +151,15 @@ class ProfileAnalysis:
             "active_days_mean": _r(f["active_days"].mean(), 2),
             "frequency_per_month_median": _r(f["frequency_per_month"].median(), 2),
         }
-        if kind in ("amount", "quantity"):
+        if population["monetary"].notna().any():
+            pop_mean = population["monetary"].mean()
             out.update({"monetary_total": _r(f["monetary"].sum(), 2), "monetary_mean": _r(f["monetary"].mean(), 2),
-                        "monetary_median": _r(f["monetary"].median(), 2)})
-        if kind == "rating":
+                        "monetary_median": _r(f["monetary"].median(), 2),
+                        "monetary_mean_index": _r(f["monetary"].mean() / pop_mean, 2) if pop_mean else None})
+        if population["mean_value"].notna().any():
             out["rating_mean"] = _r(f["mean_value"].mean(), 2)
+        pop_events = population["n_events"].median()
+        out["events_median_index"] = _r(f["n_events"].median() / pop_events, 2) if pop_events else None
         return out
 
     def _activity(self, f: pd.DataFrame) -> dict[str, Any]:

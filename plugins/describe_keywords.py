@@ -16,9 +16,9 @@ def _title_case(s: str) -> str:
 
 
 def _value_phrase(rfm: dict[str, Any], pop: dict[str, Any]) -> str | None:
-    if "monetary_mean" in rfm and pop.get("monetary_mean"):
-        ratio = rfm["monetary_mean"] / pop["monetary_mean"]
-        return f"spend {ratio:.1f}x the average per user ({rfm['monetary_mean']:,.2f} vs {pop['monetary_mean']:,.2f})"
+    if rfm.get("monetary_mean_index") is not None and pop.get("monetary_mean"):
+        return (f"spend {rfm['monetary_mean_index']:.2f}x the average per user "
+                f"({rfm['monetary_mean']:,.2f} vs {pop['monetary_mean']:,.2f})")
     if "rating_mean" in rfm and pop.get("rating_mean") is not None:
         return f"rate {rfm['rating_mean']:.2f} on average (population {pop['rating_mean']:.2f})"
     return None

@@ -1,0 +1,79 @@
+"""`seglens evaluate RUN`: figures that say how good a run's outputs are, kept in the manifest.
+
+`--descriptions`: matching accuracy (embed each segment's name and description with the run's own
+embedder and see whether it lands nearest its own segment's centroid; chance is 1/K), grounding rate
+(supported sentences over all sentences), seconds per segment and tokens per second.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from . import atomic, plugins
+from .cli import cli
+from .grounding import split_sentences
+from .runfolder import RunFolder
+
+
+def description_metrics(run: RunFolder) -> dict[str, Any]:
+    segs = [s for s in run.segments() if s["id"] >= 0]
+    out: dict[str, Any] = {"segments": len(segs), "chance": round(1 / len(segs), 4) if segs else None}
+    supported = total = 0
+    for s in segs:
+        # Kept sentences are the description (unless it had to be replaced); dropped ones are listed.
+        dropped = [u for u in s.get("ungrounded", []) if u.get("field", "description") == "description"]
+        replaced = s.get("description_meta", {}).get("description_fallback")
+        n_kept = 0 if replaced else len(split_sentences(s.get("description", "")))
+        supported += n_kept
+        total += n_kept + len(dropped)
+    out["grounding_rate"] = round(supported / total, 4) if total else None
+    out["describers"] = sorted({s.get("describer", "?") for s in segs})
+    out["fallbacks"] = sum(1 for s in segs if s.get("description_meta", {}).get("fallback_reason"))
+    metas = [s.get("description_meta", {}) for s in segs if s.get("description_meta", {}).get("seconds") is not None]
+    fresh = [m for m in metas if not m.get("cached")]
+    if fresh:
+        out["seconds_per_segment"] = round(float(np.mean([m["seconds"] for m in fresh])), 3)
+        tps = [m["tokens_per_second"] for m in fresh if m.get("tokens_per_second")]
+        out["tokens_per_second"] = round(float(np.mean(tps)), 2) if tps else None
+    out["matching_accuracy"] = _matching_accuracy(run, segs)
+    return out
+
+
+def _matching_accuracy(run: RunFolder, segs: list[dict[str, Any]]) -> float | None:
+    name = run.manifest.get("plugins", {}).get("embedder", {}).get("name")
+    centroids_path = run.path / "segment_centroids.npy"
+    if name not in ("item-pool", "history-text") or not centroids_path.exists() or len(segs) < 2:
+        return None  # behaviour vectors have no text space to match descriptions in
+    embedder = plugins.create("embedder", name, run.manifest["config"]["embed"])
+    texts = [f"{s['name']}. {s.get('description', '')}" for s in segs]
+    t = embedder.encode_texts(texts)
+    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+    c = np.load(centroids_path)
+    order = sorted(s["id"] for s in segs)
+    sims = t @ c.T
+    hits = [order[int(np.argmax(sims[i]))] == s["id"] for i, s in enumerate(segs)]
+    return round(float(np.mean(hits)), 4)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--descriptions", is_flag=True, help="Evaluate the segment descriptions (the default).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def evaluate(run_dir: Path, descriptions: bool, as_json: bool) -> None:
+    """Print (and record in the manifest) quality figures for a run."""
+    run = RunFolder(run_dir)
+    results: dict[str, Any] = {"descriptions": description_metrics(run)}
+    m = run.manifest
+    m.setdefault("evaluation", {}).update(results)
+    atomic.write_json(run.path / "manifest.json", m)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for section, figures in results.items():
+        click.echo(f"{section}:")
+        for k, v in figures.items():
+            click.echo(f"  {k}: {v}")

@@ -1,0 +1,209 @@
+"""Describing segments with a language model, grounded in the facts.
+
+Per segment: render the prompt from the facts (trimming them if the context would overflow), ask for
+JSON, repair invalid output once, fall back to the keyword describer with the reason recorded, keep
+names distinct, and drop every sentence the grounding check cannot support.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from . import plugins, progress
+from .facts import LEVELS, population_facts, segment_facts
+from .grounding import GroundingChecker
+from .llm import ChatModel, LLMError
+from .llm_cache import LLMCache, cached_chat
+from .model import SegmentDescription
+from .prompting import parse_json_reply, render_messages
+
+log = logging.getLogger(__name__)
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in {"the", "and", "of", "a", "fans", "lovers"}}
+
+
+def near_duplicate(name: str, others: list[str]) -> str | None:
+    """The other name this one is (nearly) the same as: equal, or sharing most of its words."""
+    mine = _words(name)
+    for other in others:
+        theirs = _words(other)
+        if name.strip().lower() == other.strip().lower():
+            return other
+        if mine and theirs and len(mine & theirs) / len(mine | theirs) >= 0.75:
+            return other
+    return None
+
+
+def validate(obj: dict[str, Any]) -> str | None:
+    """None if the reply has the required shape, else what is wrong (fed to the repair prompt)."""
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return "missing 'name'"
+    n = len(name.split())
+    if not 1 <= n <= 6:
+        return f"'name' must be 2 to 5 words, got {n}"
+    if not isinstance(obj.get("description"), str) or not obj["description"].strip():
+        return "missing 'description'"
+    if not isinstance(obj.get("traits", []), list) or not isinstance(obj.get("actions", []), list):
+        return "'traits' and 'actions' must be lists"
+    return None
+
+
+def _trait_text(t: Any) -> tuple[str, str]:
+    if isinstance(t, dict):
+        claim = str(t.get("claim", "")).strip()
+        fact = str(t.get("fact", "")).strip()
+        return claim, fact
+    return str(t).strip(), ""
+
+
+class LLMDescriber:
+    """A describer over any ChatModel; the `local` and `openai` plugins only supply the model."""
+
+    def __init__(self, make_model: Callable[[], ChatModel], options: dict[str, Any], backend: str) -> None:
+        self.make_model = make_model
+        self.backend = backend
+        self.max_tokens = int(options.get("max_tokens", 300))
+        self.temperature = float(options.get("temperature", 0.0))
+        self.seed = int(options.get("seed", 42))
+        self.workers = max(1, int(options.get("concurrency", 1)))
+        self.prompts = Path(options["prompts_dir"]) if options.get("prompts_dir") else None
+        self.cache = LLMCache() if options.get("cache", True) else None
+        self.options = options
+        self._model: ChatModel | None = None
+
+    def model(self) -> ChatModel:
+        if self._model is None:
+            self._model = self.make_model()
+        return self._model
+
+    # --- the describer API ----------------------------------------------------------------------
+    def describe(self, segments: list[dict[str, Any]], population: dict[str, Any]) -> list[SegmentDescription]:
+        keywords = plugins.create("describer", "keywords", self.options)
+        fallback = {d.segment_id: d for d in keywords.describe(segments, population)}
+        facts = {s["id"]: segment_facts(s) for s in segments}
+        checker = GroundingChecker(list(facts.values()))
+        pop = population_facts(population, len(segments))
+        try:
+            model = self.model()
+        except LLMError as exc:
+            return [self._fallback(fallback[s["id"]], exc.one_line()) for s in segments]
+        out: dict[int, SegmentDescription] = {}
+        with progress.task(f"describing segments ({self.backend})", total=len(segments)) as bar:
+            if self.workers == 1:
+                # One at a time, each prompt showing the names already given.
+                for seg in segments:
+                    out[seg["id"]] = self.describe_one(model, seg, pop, checker, fallback[seg["id"]],
+                                                       [d.name for d in out.values()])
+                    bar.advance()
+            else:
+                def one(seg: dict[str, Any]) -> SegmentDescription:
+                    d = self.describe_one(model, seg, pop, checker, fallback[seg["id"]], [])
+                    bar.advance()
+                    return d
+
+                with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                    for d in pool.map(one, segments):
+                        out[d.segment_id] = d
+        # Names must differ: regenerate a near-duplicate once with the taken name shown to the model.
+        used: list[str] = []
+        for seg in segments:
+            d = out[seg["id"]]
+            clash = near_duplicate(d.name, used)
+            if clash and d.describer == self.backend:
+                again = self.describe_one(model, seg, pop, checker, fallback[seg["id"]], used, taken=clash)
+                if not near_duplicate(again.name, used):
+                    again.extra["renamed_from"] = d.name
+                    d = out[seg["id"]] = again
+            used.append(d.name)
+        return [out[s["id"]] for s in segments]
+
+    # --- one segment ----------------------------------------------------------------------------
+    def describe_one(self, model: ChatModel, seg: dict[str, Any], pop: dict[str, Any], checker: GroundingChecker,
+                     fallback: SegmentDescription, used: list[str], taken: str | None = None) -> SegmentDescription:
+        t0 = time.perf_counter()
+        level, reply, messages = 0, None, None
+        while level < len(LEVELS):
+            facts = segment_facts(seg, level)
+            messages = render_messages("describe_segment", self.prompts, segment=facts, population=pop,
+                                       other_names=used, taken=taken)
+            prompt_tokens = sum(model.count_tokens(m["content"]) for m in messages)
+            if prompt_tokens + self.max_tokens > model.context_tokens:
+                level += 1
+                continue
+            try:
+                reply = self._chat(model, messages)
+                break
+            except LLMError as exc:
+                if exc.reason == "context":
+                    level += 1
+                    continue
+                return self._fallback(fallback, exc.one_line())
+        if reply is None:
+            return self._fallback(fallback, "the facts do not fit the model's context even when trimmed")
+        facts = segment_facts(seg, level)
+        obj, problem, repaired = None, None, False
+        try:
+            obj = parse_json_reply(reply.text)
+            problem = validate(obj)
+        except ValueError as exc:
+            problem = str(exc)
+        if problem:
+            repaired = True
+            try:
+                fix = self._chat(model, render_messages("repair_json", self.prompts, error=problem, reply=reply.text))
+                obj = parse_json_reply(fix.text)
+                problem = validate(obj)
+            except (LLMError, ValueError) as exc:
+                problem = str(exc) if not isinstance(exc, LLMError) else exc.one_line()
+        if problem or obj is None:
+            return self._fallback(fallback, f"invalid model output after one repair: {problem}")
+        return self._grounded(obj, facts, pop, checker, fallback, reply, level, repaired, time.perf_counter() - t0)
+
+    def _chat(self, model: ChatModel, messages: list[dict[str, str]]):
+        return cached_chat(model, messages, self.cache, max_tokens=self.max_tokens, temperature=self.temperature,
+                           json_mode=True, seed=self.seed)
+
+    def _grounded(self, obj: dict[str, Any], facts: dict[str, Any], pop: dict[str, Any], checker: GroundingChecker,
+                  fallback: SegmentDescription, reply: Any, level: int, repaired: bool,
+                  seconds: float) -> SegmentDescription:
+        desc = checker.check(obj["description"], facts, pop)
+        dropped = list(desc.dropped)
+        traits = []
+        for t in obj.get("traits", [])[:3]:
+            claim, fact = _trait_text(t)
+            if not claim:
+                continue
+            r = checker.check(f"{claim}. {fact}" if fact else claim, facts, pop)
+            if r.dropped:
+                dropped.append({"sentence": claim, "reason": r.dropped[0]["reason"], "field": "traits"})
+            else:
+                traits.append(f"{claim} ({fact})" if fact else claim)
+        actions = []
+        for a in obj.get("actions", [])[:2]:
+            r = checker.check(str(a), facts, pop)
+            if r.dropped:
+                dropped.append({"sentence": str(a), "reason": r.dropped[0]["reason"], "field": "actions"})
+            else:
+                actions.append(str(a).strip())
+        description = desc.text or fallback.description
+        extra = {"model": getattr(self._model, "model_id", "?"), "seconds": round(seconds, 3),
+                 "completion_tokens": reply.completion_tokens,
+                 "tokens_per_second": round(reply.tokens_per_second, 2), "cached": bool(reply.extra.get("cached")),
+                 "trim_level": level, "repaired": repaired}
+        if not desc.text:
+            extra["description_fallback"] = "no sentence of the model's description was supported"
+        return SegmentDescription(fallback.segment_id, " ".join(str(obj["name"]).split()), description,
+                                  traits, actions or fallback.actions, describer=self.backend,
+                                  grounding=desc.score, ungrounded=dropped, extra=extra)
+
+    def _fallback(self, d: SegmentDescription, reason: str) -> SegmentDescription:
+        log.warning("segment %s: %s; using the keyword describer", d.segment_id, reason)
+        d.extra = {**d.extra, "fallback_reason": reason, "requested_describer": self.backend}
+        return d
