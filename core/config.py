@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "assign_noise": False,
         "k": "auto",
     },
-    "profile": {
+    "analysis": {  # options for every analysis plugin (each reads the keys it knows)
         "top_n": 10,
         "min_support": 5,
         "representatives": 5,

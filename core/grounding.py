@@ -176,7 +176,8 @@ class GroundingChecker:
             return None if sid == self.richest else f"'{word}': another segment spends more"
         top_own = [str(c["category"]).lower() for c in facts.get("categories_over_indexed", [])[:1]] + \
                   [str(i["title"]).lower() for i in facts.get("items_over_indexed", [])[:1]]
+        within = bool(re.search(r"\b(their|its)\b", low))  # "their strongest X": a rank inside the segment
         for v in mentioned:
-            if v in top_own or self.best_for.get(v) == sid:
+            if v in top_own or (not within and self.best_for.get(v) == sid):
                 return None
         return f"the superlative '{word}' is not backed by the highest lift or rank in the facts"

@@ -240,7 +240,7 @@ class Pipeline:
 
         # 7. analyse ---------------------------------------------------------------------------
         names = list(cfg["analyses"])
-        fp_analyse = _fp(fp_cluster, fp_index, names, cfg["profile"])
+        fp_analyse = _fp(fp_cluster, fp_index, names, cfg["analysis"])
         ctx = AnalysisContext(ds, feats, emb, seg, index, cfg)
 
         def analyse() -> list[str]:
@@ -353,7 +353,7 @@ def inputs_fingerprint(request: LoadRequest) -> list[Any]:
 
 def _section(stage: str) -> str:
     return {"embedder": "embed", "index": "index", "reducer": "reduce", "clusterer": "cluster",
-            "analysis": "profile", "describer": "describe", "reporter": "report", "loader": "load"}[stage]
+            "analysis": "analysis", "describer": "describe", "reporter": "report", "loader": "load"}[stage]
 
 
 def _check_order(e: Embeddings, feats: Any) -> None:

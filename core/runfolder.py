@@ -158,3 +158,33 @@ class RunFolder:
 
     def save_segments(self, segments: list[dict[str, Any]]) -> None:
         atomic.write_json(self.path / "segments.json", segments)
+
+
+def load_context(run: RunFolder) -> Any:
+    """Rebuild the AnalysisContext of a finished run from its files alone (no original logs), so
+    commands like compare and recommend, and re-analysis, work from the run folder."""
+    import pandas as pd
+
+    from .features import load_features
+    from .model import AnalysisContext, Embeddings, Segmentation
+    from .pipeline import restore_dataset
+
+    p = run.path
+    ds = restore_dataset(p)
+    meta = json.loads((p / "features_meta.json").read_text(encoding="utf-8"))
+    feats = load_features(pd.read_parquet(p / "features.parquet"), meta["category_names"])
+    emb_meta = json.loads((p / "embed_meta.json").read_text(encoding="utf-8"))
+    item_ids = item_vecs = None
+    if (p / "item_vectors.npy").exists():
+        item_vecs = np.load(p / "item_vectors.npy")
+        item_ids = pd.read_parquet(p / "item_vectors.parquet")["item_id"].to_numpy(dtype=object)
+    emb = Embeddings(feats.user_ids, np.load(p / "embeddings.npy"), emb_meta["strategy"], emb_meta["model"],
+                     item_ids, item_vecs)
+    users = run.users()
+    cluster = json.loads((p / "cluster.json").read_text(encoding="utf-8"))
+    seg = Segmentation(users["segment"].to_numpy(), users["probability"].to_numpy(), np.load(p / "reduced.npy"),
+                       users[["x", "y"]].to_numpy(), cluster.get("quality", {}), cluster.get("params", {}))
+    ctx = AnalysisContext(ds, feats, emb, seg, run.index(), run.manifest["config"])
+    for s in run.segments():
+        ctx.profiles[int(s["id"])] = {k: v for k, v in s.items() if isinstance(v, dict)}
+    return ctx
