@@ -91,12 +91,25 @@ def _print_segment(seg: dict[str, Any]) -> None:
 
 @cli.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.argument("user_id")
-@click.option("-k", "k", default=10, show_default=True, help="How many neighbours.")
+@click.argument("user_id", required=False)
+@click.option("--segment", type=int, help="Show the segments nearest to segment N instead of users.")
+@click.option("-k", "k", type=int, default=None, help="How many neighbours (default 10 users, or 3 segments).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def similar(run_dir: Path, user_id: str, k: int, as_json: bool) -> None:
-    """The K users most similar to USER_ID (FAISS nearest neighbours) and their segments."""
+def similar(run_dir: Path, user_id: str | None, segment: int | None, k: int | None, as_json: bool) -> None:
+    """The K users most similar to USER_ID (FAISS nearest neighbours) and their segments,
+    or with --segment N the segments most similar to segment N."""
+    from .errors import SeglensError
+
+    if (user_id is None) == (segment is None):
+        raise SeglensError("give either USER_ID or --segment N", hint="e.g. `seglens similar RUN 42` or "
+                           "`seglens similar RUN --segment 3`")
     run = RunFolder(run_dir)
+    if segment is not None:
+        from .default_plugins.analysis_similarity import print_nearest_segments
+
+        print_nearest_segments(run, segment, 3 if k is None else k, as_json)
+        return
+    k = 10 if k is None else k
     users = run.users()
     row = run.user_row(user_id)
     vec = np.asarray(run.embeddings()[row], dtype=np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ class LLMCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS reply (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._lock = threading.Lock()  # describers call from several threads; one connection, one at a time
 
     @staticmethod
     def key(model_id: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
@@ -25,7 +27,8 @@ class LLMCache:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> ChatReply | None:
-        row = self._db.execute("SELECT value FROM reply WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT value FROM reply WHERE key = ?", (key,)).fetchone()
         if not row:
             return None
         d = json.loads(row[0])
@@ -35,7 +38,7 @@ class LLMCache:
         d = {"text": reply.text, "model": reply.model, "prompt_tokens": reply.prompt_tokens,
              "completion_tokens": reply.completion_tokens, "seconds": reply.seconds,
              "finish_reason": reply.finish_reason}
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO reply (key, value) VALUES (?, ?)", (key, json.dumps(d)))
 
 

@@ -36,18 +36,31 @@ SLOW_ABOVE = 50_000  # history-text is skipped above this many users unless --al
 
 def scenario_inputs(name: str, data_root: Path) -> tuple[list[str], Path | None]:
     """The input arguments of `seglens run` for a scenario, and the planted labels (demo only)."""
-    n_users = SCENARIOS[name]
-    if n_users is None:
+    if SCENARIOS[name] is None:
         return [str(SHARED / "movielens-ml-latest-small")], None
-    from seglens.default_plugins.demo_data import generate_demo
-
     folder = data_root / name
-    if not (folder / "labels.csv").is_file():
-        t0 = time.perf_counter()
-        generate_demo(folder, n_users=n_users, seed=42)
-        print(f"# generated {name} in {time.perf_counter() - t0:.1f}s -> {folder}", flush=True)
     return [str(folder / "events.csv"), "--items", str(folder / "items.csv"), "--users", str(folder / "users.csv")], \
         folder / "labels.csv"
+
+
+def generate(name: str, data_root: Path) -> None:
+    """Write a demo scenario's CSV files once (same seed, same bytes); real data needs nothing."""
+    folder = data_root / name
+    if SCENARIOS[name] is None or (folder / "labels.csv").is_file():
+        return
+    from seglens.default_plugins.demo_data import generate_demo
+
+    t0 = time.perf_counter()
+    generate_demo(folder, n_users=SCENARIOS[name], seed=42)
+    print(f"# generated {name} in {time.perf_counter() - t0:.1f}s -> {folder}", flush=True)
+
+
+def code_version() -> str:
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "core", "plugins", "pyproject.toml"],
+                           capture_output=True, text=True).stdout.splitlines()
+    return f"{head or 'unknown'}" + (f" + {len(dirty)} uncommitted files in core/, plugins/" if dirty else "")
 
 
 def run_once(cmd: list[str], cache_dir: Path, log: Path) -> tuple[int, float, float]:
@@ -108,6 +121,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="folder for generated data and run folders (default: a temp dir)")
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     ap.add_argument("--all", action="store_true", help=f"also run history-text above {SLOW_ABOVE:,} users (slow)")
+    ap.add_argument("--describer", default="keywords",
+                    help="describer for every run (default keywords: offline, no LLM; pass local to time the LLM)")
     ap.add_argument("--warm", action="store_true", help="after each cold run, run again on the same cache")
     args = ap.parse_args()
 
@@ -130,21 +145,23 @@ def main() -> None:
             for cache in ["cold", "warm"] if args.warm else ["cold"]:
                 plan.append((scenario, strategy, cache))
 
-    inputs = {s: scenario_inputs(s, out / "data") for s in {p[0] for p in plan}}
+    inputs = {s: scenario_inputs(s, out / "data") for s in dict.fromkeys(p[0] for p in plan)}
     commands = []
     for scenario, strategy, cache in plan:
         run_dir = out / "runs" / f"{scenario}-{strategy}-{cache}"
         cmd = [sys.executable, "-m", "seglens", "run", *inputs[scenario][0], "-o", str(run_dir),
-               "--strategy", strategy, "--force"]
+               "--strategy", strategy, "--describer", args.describer, "--force"]
         commands.append((scenario, strategy, cache, run_dir, cmd, out / "caches" / f"{scenario}-{strategy}"))
 
-    print(f"# seglens pipeline benchmark, {os.cpu_count()} cores, output in {out}")
+    print(f"# seglens pipeline benchmark: code {code_version()}; {os.cpu_count()} cores; output in {out}")
     print("# each run: a fresh process with an empty SEGLENS_CACHE_DIR (a warm run reuses its cold run's)")
     for scenario, strategy, cache, run_dir, cmd, cache_dir in commands:
         print(f"SEGLENS_CACHE_DIR={cache_dir} {shlex.join(cmd)}")
     for note in notes:
         print(note)
     print(flush=True)
+    for scenario in inputs:
+        generate(scenario, out / "data")
 
     rows = []
     for scenario, strategy, cache, run_dir, cmd, cache_dir in commands:

