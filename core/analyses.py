@@ -28,11 +28,11 @@ def data_supports(ctx: AnalysisContext, need: str) -> str | None:
     if need == "catalog" and not ds.has_catalog:
         return "there is no item catalog"
     if need == "timestamps":
-        lo, hi = ds.con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+        lo, hi = ds.con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
         if lo is None or lo == hi:
             return "all events share one timestamp"
     if need == "text":
-        n = ds.con.execute("SELECT count(*) FROM events WHERE text IS NOT NULL AND text <> ''").fetchone()[0]
+        n = ds.con.execute("SELECT count(*) FROM events WHERE text IS NOT NULL AND text <> ''").fetchall()[0][0]
         if n == 0:
             return "the events carry no text (tags or reviews)"
     return None

@@ -62,6 +62,39 @@ DEFAULTS: dict[str, Any] = {
         "min_support": 5,
         "representatives": 5,
         "silhouette_sample": 5000,
+        # quality: clusterboot stability and ARI across seeds
+        "stability_boots": 10,
+        "stability_fraction": 0.8,
+        "stability_max_rows": 20000,
+        "seed_runs": 3,
+        # similarity and differences
+        "similarity_items": 500,
+        "similarity_nearest": 3,
+        "differences_top": 5,
+        "differences_top_categories": 3,
+        "differences_alpha": 0.05,
+        "features_top": 0,  # 0 = every feature per segment
+        # time-based analyses: growth, lifecycle, prediction
+        "period": "auto",  # month | week | auto (month when the history spans >= 182 days)
+        "growth_min_periods": 6,
+        "growth_window": 3,
+        "growth_horizon": 3,
+        "growth_interval": 0.9,
+        "growth_min_forecast_users": 10,
+        "lifecycle_risk_factor": 2.0,
+        "lifecycle_churn_factor": 4.0,
+        "lifecycle_horizon_days": 365,
+        "lifecycle_min_gaps": 3,
+        # value: BG/NBD + Gamma-Gamma customer lifetime value
+        "clv_months": 12,
+        "clv_discount_monthly": 0.01,
+        "clv_time_unit": "week",
+        "clv_penalizer": 0.0,
+        "clv_min_customers": 20,
+        "clv_min_repeat_customers": 10,
+        "clv_calibration_end": "",
+        "prediction_min_users": 30,
+        "prediction_max_iter": 100,
     },
     "analyses": ["profile"],
     "describe": {

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 @contextmanager
 def single_threaded(con: Any) -> Iterator[Any]:
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
     con.execute("SET threads TO 1")
     try:
         yield con

@@ -221,7 +221,7 @@ def stage(
         con.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM {sql}")
     except duckdb.Error as exc:
         raise read_error(exc, path, fmt) from exc
-    if con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0] == 0:
+    if con.execute(f"SELECT count(*) FROM {ident(table)}").fetchall()[0][0] == 0:
         raise SeglensError("file has no data rows", file=path, hint=f"give a {role} file with a header and at least one row")
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {ident(table)}").fetchall()}
     first = 2 if fmt.removesuffix(".gz") in ("csv", "tsv") else 1
@@ -434,7 +434,8 @@ def check_numbers(con: duckdb.DuckDBPyConnection, source: Source, column: str, *
         bad_cond += f" OR {num} < {min_value}"
     hit = con.execute(
         f"SELECT rowid, {text}, {num} FROM {ident(source.table)} WHERE {bad_cond} ORDER BY rowid LIMIT 1"
-    ).fetchone()
+    ).fetchall()
+    hit = hit[0] if hit else None
     if hit is None:
         return
     rowid, raw, num_value = hit
@@ -454,7 +455,8 @@ def check_timestamps(con: duckdb.DuckDBPyConnection, source: Source, column: str
     hit = con.execute(
         f"SELECT rowid, {raw} FROM {ident(source.table)} "
         f"WHERE {timestamp_expr(column, source.types[column])} IS NULL ORDER BY rowid LIMIT 1"
-    ).fetchone()
+    ).fetchall()
+    hit = hit[0] if hit else None
     if hit is not None:
         raise _bad_timestamp(source, column, hit[0], hit[1])
 
@@ -530,7 +532,7 @@ def stage_events(
         raw_value = text_expr(cols.value, types[cols.value])
         value = (number_expr(cols.value, types[cols.value]) if _is_numeric(types[cols.value]) else
                  f"CASE WHEN {raw_value} IS NOT NULL THEN coalesce(try_cast({raw_value} AS DOUBLE), 'NaN'::DOUBLE) END")
-    base = con.execute(f"SELECT coalesce(max(seq) + 1, 0) FROM {ident(table)}").fetchone()[0] if append else 0
+    base = con.execute(f"SELECT coalesce(max(seq) + 1, 0) FROM {ident(table)}").fetchall()[0][0] if append else 0
     select = (
         f"SELECT rowid + {base} AS seq, {id_expr(cols.user, types[cols.user])} AS user_id, "
         f"{id_expr(cols.item, types[cols.item])} AS item_id, {timestamp_expr(cols.time, types[cols.time])} AS ts, "
@@ -545,14 +547,15 @@ def stage_events(
     bad = con.execute(
         f"SELECT seq - {base}, ts IS NULL FROM {ident(table)} WHERE seq >= {base} "
         f"AND (ts IS NULL OR NOT isfinite(value) OR value < 0) ORDER BY seq LIMIT 1"
-    ).fetchone()
+    ).fetchall()
+    bad = bad[0] if bad else None
     if bad is None:
         return
     if not bad[1]:  # the first bad row has a bad value: let check_numbers word it
         check_numbers(con, source, cols.value, what="value", flag=FLAGS["value"])
     raw = con.execute(
         f"SELECT {text_expr(cols.time, types[cols.time])} FROM {ident(source.table)} WHERE rowid = {int(bad[0])}"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     raise _bad_timestamp(source, cols.time, bad[0], raw)
 
 
@@ -581,7 +584,7 @@ def categories_expr(con: duckdb.DuckDBPyConnection, source: Source, column: str 
     found = con.execute(
         f"SELECT bool_or(contains({text}, '|')), bool_or(contains({text}, ';')), bool_or(contains({text}, ',')) "
         f"FROM {ident(source.table)}"
-    ).fetchone()
+    ).fetchall()[0]
     sep = next((s for s, hit in zip("|;,", found) if hit), None)
     parts = f"string_split({text}, {literal(sep)})" if sep else f"[{text}]"
     return f"coalesce(list_filter(list_transform({parts}, lambda x: trim(x)), lambda x: x IS NOT NULL AND x <> ''), [])"
@@ -622,8 +625,8 @@ def load_items(con: duckdb.DuckDBPyConnection, path: Path, item_col: str | None 
         ORDER BY rid
     """)
     warnings = []
-    n_raw = con.execute("SELECT count(*) FROM _items_raw").fetchone()[0]
-    n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+    n_raw = con.execute("SELECT count(*) FROM _items_raw").fetchall()[0][0]
+    n_items = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
     if n_items < n_raw:
         warnings.append(f"{src.path}: {n_raw - n_items} item rows with a repeated or empty id were dropped (the first is kept)")
     con.execute("DROP TABLE _items_raw")
@@ -654,8 +657,8 @@ def load_users(con: duckdb.DuckDBPyConnection, path: Path, user_col: str | None 
         ORDER BY rid
     """)
     warnings = []
-    n_raw = con.execute("SELECT count(*) FROM _users_raw").fetchone()[0]
-    n = con.execute("SELECT count(*) FROM user_attrs").fetchone()[0]
+    n_raw = con.execute("SELECT count(*) FROM _users_raw").fetchall()[0][0]
+    n = con.execute("SELECT count(*) FROM user_attrs").fetchall()[0][0]
     if n < n_raw:
         warnings.append(f"{src.path}: {n_raw - n} user rows with a repeated or empty id were dropped (the first is kept)")
     con.execute("DROP TABLE _users_raw")
@@ -671,7 +674,7 @@ def _typed_attr(con: duckdb.DuckDBPyConnection, src: Source, column: str) -> str
         f"SELECT count(*) FILTER (WHERE {text} IS NOT NULL AND try_cast({text} AS BIGINT) IS NULL), "
         f"count(*) FILTER (WHERE {text} IS NOT NULL AND try_cast({text} AS DOUBLE) IS NULL), "
         f"count(*) FILTER (WHERE regexp_full_match({text}, '-?0[0-9]+')) FROM {ident(src.table)}"
-    ).fetchone()
+    ).fetchall()[0]
     if zero_led or not_num:
         return text
     return f"CAST({text} AS {'BIGINT' if not not_int else 'DOUBLE'})"
@@ -704,7 +707,7 @@ def finish(
     stats = dict(stats or {})
     n_stage, n_missing = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE user_id IS NULL OR item_id IS NULL) FROM {ident(stage_table)}"
-    ).fetchone()
+    ).fetchall()[0]
     if n_missing:
         warnings.append(f"{n_missing} events without a user or item id were dropped")
     stats["missing_ids_dropped"] = int(n_missing)
@@ -718,7 +721,7 @@ def finish(
                 f"WHERE user_id IS NOT NULL AND item_id IS NOT NULL")
     casts = ", ".join(f"CAST({name} AS {dtype}) AS {name}" for name, dtype in EVENTS_SCHEMA.items())
     con.execute(f"CREATE OR REPLACE TABLE events AS SELECT {casts} FROM ({body}) ORDER BY user_id, ts, _o")
-    n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    n_events = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
     dups = int(n_stage - n_missing - n_events) + int(stats.get("duplicates_dropped", 0))
     stats["duplicates_dropped"] = dups
     if dups:
@@ -736,7 +739,7 @@ def finish(
         if name not in FINAL_TABLES:
             con.execute(f"DROP TABLE {ident(name)}")
     has_attrs = len(con.execute("DESCRIBE user_attrs").fetchall()) > 1 and \
-        con.execute("SELECT count(*) FROM user_attrs").fetchone()[0] > 0
+        con.execute("SELECT count(*) FROM user_attrs").fetchall()[0][0] > 0
     ds = Dataset(con=con, inputs=inputs, value_kind=value_kind, has_user_attrs=has_attrs, loader=loader,
                  warnings=warnings, stats=stats)
     refresh_stats(ds)
@@ -753,15 +756,15 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def _check_items_match(con: duckdb.DuckDBPyConnection, items_file: Path | None, warnings: list[str]) -> None:
     """A catalog sharing no id with the events is a mistake; partial coverage is only a warning."""
-    n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+    n_items = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
     if n_items == 0:
         return
     n_events, covered = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE item_id IN (SELECT item_id FROM items)) FROM events"
-    ).fetchone()
+    ).fetchall()[0]
     where = f" {items_file}" if items_file else ""
     if covered == 0:
-        ev, it = con.execute("SELECT (SELECT min(item_id) FROM events), (SELECT min(item_id) FROM items)").fetchone()
+        ev, it = con.execute("SELECT (SELECT min(item_id) FROM events), (SELECT min(item_id) FROM items)").fetchall()[0]
         raise SeglensError(
             f"no item id matches the events' item ids (events have e.g. '{ev}', items have e.g. '{it}')",
             file=items_file, column="item_id",
@@ -781,7 +784,7 @@ def _check_users_match(con: duckdb.DuckDBPyConnection, users_file: Path | None, 
     n_users, covered = con.execute(
         "SELECT count(DISTINCT user_id), count(DISTINCT user_id) FILTER "
         "(WHERE user_id IN (SELECT user_id FROM user_attrs)) FROM events"
-    ).fetchone()
+    ).fetchall()[0]
     stats["user_attrs_coverage"] = covered / n_users if n_users else None
     if covered < n_users:
         warnings.append(f"{n_users - covered} of {n_users} users have no row in {users_file}")
@@ -792,15 +795,15 @@ def refresh_stats(ds: Dataset) -> None:
     con = ds.con
     n_events, n_users, n_items, first, last = con.execute(
         "SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), min(ts), max(ts) FROM events"
-    ).fetchone()
-    n_catalog = con.execute("SELECT count(*) FROM items").fetchone()[0]
+    ).fetchall()[0]
+    n_catalog = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
     coverage = None
     titled = 0
     if n_catalog:
         covered, titled = con.execute(
             "SELECT count(*) FILTER (WHERE i.item_id IS NOT NULL), count(*) FILTER (WHERE i.title IS NOT NULL) "
             "FROM events e LEFT JOIN items i USING (item_id)"
-        ).fetchone()
+        ).fetchall()[0]
         coverage = covered / n_events if n_events else None
     ds.has_catalog = titled > 0
     ds.stats.update(
@@ -877,7 +880,7 @@ def _drop_light_users(ds: Dataset, min_events: int) -> None:
     users, events = con.execute(
         f"SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM events GROUP BY user_id) "
         f"WHERE n < {min_events}"
-    ).fetchone()
+    ).fetchall()[0]
     if not users:
         return
     con.execute(f"DELETE FROM events WHERE user_id IN "
@@ -885,6 +888,6 @@ def _drop_light_users(ds: Dataset, min_events: int) -> None:
     ds.stats["users_dropped_min_events"] = int(users)
     ds.stats["events_dropped_min_events"] = int(events)
     ds.warnings.append(f"{users} users with fewer than {min_events} events were dropped ({events} events)")
-    if con.execute("SELECT count(*) FROM events").fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM events").fetchall()[0][0] == 0:
         raise SeglensError(f"no user has at least {min_events} events",
                            hint="lower load.min_events_per_user (e.g. --set load.min_events_per_user=1)")

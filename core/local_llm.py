@@ -45,6 +45,8 @@ untouched. Loaded tokenizers and models are cached per process, keyed by file pa
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.metadata
 import os
 import threading
@@ -82,6 +84,25 @@ def _quiet_transformers() -> None:
         hf_logging.disable_progress_bar()
     except Exception:  # pragma: no cover - transformers is a dependency
         pass
+
+
+@contextlib.contextmanager
+def _no_gguf_progress_bar():
+    """transformers draws a tqdm bar while dequantizing GGUF tensors, ignoring its own progress-bar
+    switch; silence it for the load (seglens has its own progress display)."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except Exception:  # pragma: no cover - layout of another transformers version
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is not None:
+        gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original
 
 
 def _distribution_file(dist_name: str, file_name: str) -> Path:
@@ -177,8 +198,9 @@ def _load_model(path: Path, dtype: str):
 
             folder, kw = _from_pretrained(path)
             try:
-                model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
-                                                             dtype=getattr(torch, dtype), **kw)
+                with _no_gguf_progress_bar():
+                    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
+                                                                 dtype=getattr(torch, dtype), **kw)
             except Exception as exc:
                 raise LLMError(f"could not load the model {path}: {type(exc).__name__}: {exc}",
                                reason="model", file=path, hint=MODEL_HINT) from None

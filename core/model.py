@@ -84,7 +84,7 @@ class Dataset:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def count(self, table: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
 @dataclass

@@ -145,7 +145,8 @@ class RunFolder:
         for table in ("events", "items", "user_attrs"):
             p = self.path / f"{table}.parquet"
             if p.exists():
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet(?)", [str(p)])
+                literal = "'" + str(p).replace("'", "''") + "'"  # views cannot take parameters
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({literal})")
         return con
 
     def user_row(self, user_id: str) -> int:

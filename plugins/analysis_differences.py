@@ -46,13 +46,16 @@ from seglens.model import AnalysisContext, AnalysisResult
 MIN_EXPECTED = 5  # below this expected count the z-test's normal approximation is poor: use Fisher
 
 
-def _r(x: Any, nd: int = 3) -> Any:
+def _r(x: Any, nd: int | None = None) -> Any:
+    """Round for JSON and prompts: 3 decimals below 10, 2 below 1000, 1 above; None for NaN."""
     if x is None:
         return None
     f = float(x)
     if not np.isfinite(f):
         return None
-    return round(f, nd if abs(f) < 1000 else 1)
+    if nd is None:
+        nd = 3 if abs(f) < 10 else 2 if abs(f) < 1000 else 1
+    return round(f, nd)
 
 
 def _p(x: Any) -> Any:
@@ -251,6 +254,8 @@ def across_segments(table: pd.DataFrame, labels: np.ndarray, cat_cols: list[str]
                     row.update(p=float(p), H=float(h), epsilon_sq=float(h) / (n - 1))
             except ValueError:  # all values identical
                 pass
+        if row["p"] is None:
+            row["note"] = "no variation to test"
         out.append(row)
     for col in cat_cols:
         has = table[col].to_numpy(dtype=np.float64) > 0
@@ -260,6 +265,8 @@ def across_segments(table: pd.DataFrame, labels: np.ndarray, cat_cols: list[str]
             tab = tab[tab.sum(axis=1) > 0]
             chi2, p, _, _ = chi2_contingency(tab, correction=False)
             row.update(p=float(p), chi2=float(chi2), cramers_v=float(np.sqrt(chi2 / tab.sum())))
+        else:
+            row["note"] = "no variation to test"
         out.append(row)
     for row, adj in zip(out, bh_adjust([r["p"] for r in out])):
         row["p_adj"] = adj
@@ -289,7 +296,8 @@ class DifferencesAnalysis:
             rows = differences(table, labels, seg_ids, cat_cols, names)
             n_tests = 0
             for s in seg_ids:
-                n_tests += sum(2 if r["kind"] == "feature" else 1 for r in rows[s])
+                n_tests += sum((r.get("mwu_p") is not None) + (r.get("welch_p") is not None) if r["kind"] == "feature"
+                               else r.get("p") is not None for r in rows[s])
                 sig = [r for r in rows[s] if r.get("p_adj") is not None and r["p_adj"] < self.alpha]
                 feats = [compact(r) for r in sig if r["kind"] == "feature"][: self.top]
                 cats = [compact(r) for r in sig if r["kind"] == "category"][: self.top_categories]
@@ -360,7 +368,9 @@ def _row_json(r: dict[str, Any]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alpha: float, as_json: bool) -> None:
     """How segment A differs from segment B (or from everyone else with --rest): Welch t and
-    Mann-Whitney U per feature, two-proportion tests per category, BH-corrected, by effect size."""
+    Mann-Whitney U per feature, two-proportion tests per category, BH-corrected, by effect size.
+
+    Unassigned users are segment -1: put it after `--`, e.g. `seglens compare RUN --rest -- -1`."""
     from rich.console import Console
     from rich.table import Table
 

@@ -17,7 +17,10 @@ of the segment's mix from the population's, taken at the cautious end of the int
 seen in 3 users does not outrank a lift of 4 seen in 300, and a genre the segment lives in (Horror,
 37% of its events, lift 15) outranks a niche tag that rides along with it (Supernatural, 10%, lift
 16). Only over-represented rows (lift > 1) that reach the minimum support (in users) are listed, and
-`significant` says whether the interval excludes 1. Price bands are
+`significant` says whether the interval excludes 1. Categories whose interval lies wholly below 1
+(and that matter: at least 1% of the population's events) are listed as `categories_under`, the
+segment's avoidances. Price bands are reported in full, in band order, since there are only a few.
+Price bands are
 quantile bands of the catalog's prices (quartiles by default); the release year is parsed from a
 title ending in "(1995)" or a description with "Released 1995.". Hours and weekdays are in the
 timestamps' own clock (UTC for epoch-second inputs).
@@ -66,8 +69,6 @@ class PreferencesAnalysis:
         self.n_bands = max(2, min(5, int(options.get("price_bands", 4))))
 
     def analyse(self, ctx: AnalysisContext) -> AnalysisResult:
-        from seglens.determinism import single_threaded
-
         con = ctx.dataset.con
         members = members_frame(ctx)
         sizes = members.groupby("segment").size().to_dict()
@@ -80,13 +81,14 @@ class PreferencesAnalysis:
         tables: dict[str, pd.DataFrame] = {}
         con.register("_pref_members", members)
         try:
-            with single_threaded(con):
-                self._dimensions(ctx, per, run, sizes)
-                reason = data_supports(ctx, "timestamps")
-                if reason:
-                    run["skipped"]["activity"] = reason
-                else:
-                    tables["preferences_activity"] = self._activity(ctx, per, run, sizes)
+            # Every aggregate here sums integer counts, which parallel DuckDB adds exactly, so the
+            # facts are repeatable without forcing one thread.
+            self._dimensions(ctx, per, run, sizes)
+            reason = data_supports(ctx, "timestamps")
+            if reason:
+                run["skipped"]["activity"] = reason
+            else:
+                tables["preferences_activity"] = self._activity(ctx, per, run, sizes)
         finally:
             con.unregister("_pref_members")
         return AnalysisResult("preferences", per, run, tables=tables, markdown=self._markdown(run))
@@ -176,7 +178,7 @@ class PreferencesAnalysis:
             return
         attrs = con.execute("SELECT * FROM user_attrs").df()
         attrs["user_id"] = attrs["user_id"].astype(str)
-        members = pd.DataFrame({"user_id": ctx.user_ids.astype(str), "segment": ctx.segmentation.labels})
+        members = pd.DataFrame({"user_id": ctx.user_ids.astype(str), "_segment": ctx.segmentation.labels})
         frame = members.merge(attrs, on="user_id", how="left")
         used: list[str] = []
         for col in [c for c in attrs.columns if c != "user_id"]:
@@ -188,7 +190,7 @@ class PreferencesAnalysis:
             known = values.notna()
             if not known.any():
                 continue
-            g = pd.DataFrame({"segment": frame["segment"][known].to_numpy(), "key": values[known].to_numpy()})
+            g = pd.DataFrame({"segment": frame["_segment"][known].to_numpy(), "key": values[known].to_numpy()})
             counts = g.groupby(["segment", "key"]).size().rename("users").reset_index()
             base = g.groupby("segment").size()
             pop = g.groupby("key").size()

@@ -7,7 +7,8 @@ and a with-replacement bootstrap duplicates points, which fakes density and crea
 copies), re-run the run's own clusterer on the subsample's rows of the clustering space, and for
 every original segment take the Jaccard similarity with its best-matching new cluster. The mean over
 the B draws says whether the segment is a real structure (>= 0.75: stable), a pattern whose exact
-membership is doubtful (0.6-0.75), or something that dissolves when the data is perturbed (< 0.6).
+membership is doubtful (0.6-0.75), or something that dissolves when the data is perturbed (< 0.6);
+`dissolved_in` counts the draws where its Jaccard fell below 0.5 (Hennig's "dissolved").
 
 Separately the clusterer is re-run with other seeds and compared with the adjusted Rand index
 (ARI). Both checks start from the run's reduced space: UMAP is upstream and is *not* re-run (that
@@ -158,7 +159,7 @@ class QualityAnalysis:
     def _stability(self, ctx: AnalysisContext, labels: np.ndarray,
                    seg_ids: list[int]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
         n = len(labels)
-        m = min(int(round(self.fraction * n)), self.max_rows)
+        m = min(int(round(self.fraction * n)), self.max_rows, n)
         base: dict[str, Any] = {"stability_method": "clusterboot: subsamples without replacement, "
                                 "best-match Jaccard per segment; UMAP not re-run",
                                 "stability_boots": 0, "stability_rows": m}
@@ -232,8 +233,8 @@ class QualityAnalysis:
         out.update({"seed_ari": _r(np.mean(aris)), "seed_ari_min": _r(min(aris)), "seed_runs": len(aris),
                     "seed_rows": int(len(rows))})
         if all(a == 1.0 for a in aris):
-            out["seed_note"] += "; the clusterer gave identical labels for every seed (it is deterministic " \
-                                "given its input)"
+            out["seed_note"] += "; every seed gave the same labels (the clusterer is deterministic, or the " \
+                                "segments do not depend on its random start)"
         return out
 
     def _markdown(self, run: dict[str, Any], per: dict[int, dict[str, Any]]) -> str:

@@ -79,7 +79,7 @@ class CdnowLoader:
         cols = ingest.EventColumns(user="customer_id", item="item_id", time="date", value="dollar_value")
         ingest.stage_events(con, src, cols, default_event="purchase")
         total = con.execute(f"SELECT sum({ingest.number_expr('number_of_cds', src.types['number_of_cds'])}) "
-                            "FROM _cdnow_raw").fetchone()[0]
+                            "FROM _cdnow_raw").fetchall()[0][0]
         stats = {"cds_total": int(total or 0), "form": form or "csv"}
         return ingest.finish(con, loader=self.name, inputs=[ingest.fingerprint(path, "events", fmt)],
                              value_kind="amount", stats=stats, dedup=False)
@@ -87,7 +87,8 @@ class CdnowLoader:
     @staticmethod
     def _check_fields(con: Any, src: ingest.Source, expected: int) -> None:
         hit = con.execute(f"SELECT rowid, n_fields FROM _cdnow_raw WHERE n_fields <> {expected} "
-                          "ORDER BY rowid LIMIT 1").fetchone()
+                          "ORDER BY rowid LIMIT 1").fetchall()
+        hit = hit[0] if hit else None
         if hit is not None:
             raise SeglensError(f"expected {expected} whitespace-separated fields, found {hit[1]}",
                                file=src.path, row=src.row(hit[0]), hint="is this the CDNOW file as published?")

@@ -51,7 +51,7 @@ class MovieLensLoader:
             ratings, ColumnMap(user="userId", item="movieId", time="timestamp", value="rating"))
         ingest.stage_events(con, ratings, cols, default_event="rating")
         inputs = [ingest.fingerprint(ratings.path, "events")]
-        stats: dict[str, Any] = {"ratings": con.execute("SELECT count(*) FROM _ratings_raw").fetchone()[0], "tags": 0}
+        stats: dict[str, Any] = {"ratings": con.execute("SELECT count(*) FROM _ratings_raw").fetchall()[0][0], "tags": 0}
         tags_path = folder / "tags.csv"
         if tags_path.is_file() and tags_path.stat().st_size > 0:
             tags = ingest.stage(con, tags_path, "_tags_raw", "events")
@@ -59,7 +59,7 @@ class MovieLensLoader:
             tag_cols.text = "tag"
             ingest.stage_events(con, tags, tag_cols, default_event="tag", append=True)
             inputs.append(ingest.fingerprint(tags.path, "events"))
-            stats["tags"] = con.execute("SELECT count(*) FROM _tags_raw").fetchone()[0]
+            stats["tags"] = con.execute("SELECT count(*) FROM _tags_raw").fetchall()[0][0]
         warnings: list[str] = []
         items_path = Path(request.items) if request.items is not None else folder / "movies.csv"
         fp, warn = ingest.load_items(con, items_path, "movieId")

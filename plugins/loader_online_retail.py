@@ -72,7 +72,7 @@ class OnlineRetailLoader:
                   FROM _retail_raw)
         """)
         counts = dict(con.execute("SELECT reason, count(*) FROM _retail WHERE reason IS NOT NULL GROUP BY reason").fetchall())
-        stats: dict[str, Any] = {"lines": con.execute("SELECT count(*) FROM _retail").fetchone()[0]}
+        stats: dict[str, Any] = {"lines": con.execute("SELECT count(*) FROM _retail").fetchall()[0][0]}
         warnings = []
         for reason in REASONS:
             stats[f"{reason}_dropped"] = int(counts.get(reason, 0))
@@ -83,8 +83,8 @@ class OnlineRetailLoader:
             QUALIFY row_number() OVER (PARTITION BY invoice, item_id, title, quantity, ts, price, user_id, country
                                        ORDER BY seq) = 1
         """)
-        n_valid = con.execute("SELECT count(*) FROM _retail WHERE reason IS NULL").fetchone()[0]
-        n_kept = con.execute("SELECT count(*) FROM _retail_kept").fetchone()[0]
+        n_valid = con.execute("SELECT count(*) FROM _retail WHERE reason IS NULL").fetchall()[0][0]
+        n_kept = con.execute("SELECT count(*) FROM _retail_kept").fetchall()[0][0]
         stats["duplicates_dropped"] = int(n_valid - n_kept)
         con.execute("""
             CREATE TABLE _events_stage AS
@@ -92,7 +92,7 @@ class OnlineRetailLoader:
                    CAST(NULL AS VARCHAR) AS text
             FROM _retail_kept GROUP BY user_id, item_id, ts
         """)
-        n_events = con.execute("SELECT count(*) FROM _events_stage").fetchone()[0]
+        n_events = con.execute("SELECT count(*) FROM _events_stage").fetchall()[0][0]
         stats["lines_merged"] = int(n_kept - n_events)
         if stats["lines_merged"]:
             warnings.append(f"{stats['lines_merged']} repeated lines of an item in the same invoice were summed")

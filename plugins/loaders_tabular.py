@@ -57,7 +57,7 @@ def guess_value_kind(con: Any, cols: ingest.EventColumns) -> str:
     n_distinct, lo, hi, whole = con.execute(
         "SELECT count(DISTINCT value), min(value), max(value), bool_and(value = floor(value)) "
         "FROM _events_stage WHERE value IS NOT NULL"
-    ).fetchone()
+    ).fetchall()[0]
     if not n_distinct:
         return "none"
     events = [r[0].lower() for r in con.execute(

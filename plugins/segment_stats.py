@@ -88,7 +88,8 @@ def event_share_lift(con: Any, units_sql: str, members: str, z: float,
                      params: list[Any] | None = None) -> pd.DataFrame:
     """Event shares per (segment, key) with cluster-robust log-scale lift intervals.
 
-    `units_sql` yields rows (user_id, key, w): one row per event (w = 1) or any non-negative weight.
+    `units_sql` yields rows (user_id, key, w): one row per event (w = 1) or any non-negative weight
+    (integer weights keep the parallel DuckDB sums exact, so the result is repeatable).
     `members` is a registered relation (user_id, segment). Returns one row per (segment, key) the
     segment has at least one event in: segment, key, users (segment users with the key), events (sum
     of w), share, population_share, lift, ci_low, ci_high, segment_users (users with any weight in

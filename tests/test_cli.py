@@ -75,7 +75,7 @@ def test_unknown_config_and_plugin_names_are_user_errors(good, tmp_path):
 
 def test_small_run_works_and_run_on_a_non_run_is_refused(good, tmp_path):
     events, items = good
-    r = seglens("-q", "run", events, "--items", items, "-o", tmp_path / "r")
+    r = seglens("-q", "run", events, "--items", items, "-o", tmp_path / "r", "--describer", "keywords")
     assert r.returncode == 0, r.stderr
     users = json.loads(seglens("show", tmp_path / "r", "--json").stdout)
     assert sum(s["size"] for s in users) == 12
@@ -140,7 +140,7 @@ def test_third_party_plugin_registers_a_clusterer_and_a_command(sample_plugin_pa
     events, items = good
     out = tmp_path / "q"
     r = seglens("-q", "run", events, "--items", items, "-o", out, "--clusterer", "quantile", "--set", "cluster.k=3",
-                env=env)
+                "--describer", "keywords", env=env)
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["plugins"]["clusterer"] == {"name": "quantile", "plugin": "sample", "version": "0.3.1"}

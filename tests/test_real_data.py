@@ -13,6 +13,7 @@ from seglens.pipeline import Pipeline
 from seglens.runfolder import REQUIRED_FILES, RunFolder
 
 pytestmark = pytest.mark.slow
+KEYWORDS = ["describe.describer=keywords"]  # the LLM describers have tests of their own
 
 
 def _check_run(out, n_users, min_segments=3, all_assigned=False):
@@ -36,12 +37,12 @@ def _check_run(out, n_users, min_segments=3, all_assigned=False):
 
 def test_movielens_full_run_is_complete_and_repeatable(shared_data, tmp_path):
     request = LoadRequest(events=shared_data / "movielens-ml-latest-small")
-    s1 = Pipeline(request, build_config(), tmp_path / "a").run()
+    s1 = Pipeline(request, build_config(overrides=KEYWORDS), tmp_path / "a").run()
     users, segs = _check_run(tmp_path / "a", 610)
     assert all(s["profile"]["top_categories"] and s["profile"]["top_items"] for s in segs)
     assert max(s["profile"]["top_categories"][0]["lift"] for s in segs) > 1.5
     assert s1.n_events == 100836 + 3683
-    Pipeline(request, build_config(), tmp_path / "b").run()
+    Pipeline(request, build_config(overrides=KEYWORDS), tmp_path / "b").run()
     again = RunFolder(tmp_path / "b").users()
     pd.testing.assert_frame_equal(users, again)
     m = json.loads((tmp_path / "a" / "manifest.json").read_text())
@@ -50,7 +51,7 @@ def test_movielens_full_run_is_complete_and_repeatable(shared_data, tmp_path):
 
 def test_online_retail_full_run_assigns_every_customer(shared_data, tmp_path):
     request = LoadRequest(events=shared_data / "uci-online-retail" / "online_retail.csv.gz")
-    cfg = build_config(overrides=["cluster.assign_noise=true"])
+    cfg = build_config(overrides=["cluster.assign_noise=true", *KEYWORDS])
     summary = Pipeline(request, cfg, tmp_path / "r").run()
     users, segs = _check_run(tmp_path / "r", summary.n_users, all_assigned=True)
     assert summary.n_users > 4000
@@ -64,7 +65,7 @@ def test_online_retail_full_run_assigns_every_customer(shared_data, tmp_path):
 
 def test_cdnow_without_catalog_falls_back_to_behaviour(shared_data, tmp_path):
     request = LoadRequest(events=shared_data / "cdnow" / "cdnow_master.csv")
-    summary = Pipeline(request, build_config(), tmp_path / "c").run()
+    summary = Pipeline(request, build_config(overrides=KEYWORDS), tmp_path / "c").run()
     assert summary.n_users == 23570
     assert any("behaviour features" in w for w in summary.warnings)
     users, segs = _check_run(tmp_path / "c", 23570, min_segments=2)

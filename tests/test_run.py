@@ -18,6 +18,8 @@ from seglens.model import ClusterResult, LoadRequest
 from seglens.pipeline import Pipeline
 from seglens.runfolder import RunFolder
 
+KEYWORDS = ("--describer", "keywords")  # the LLM describers have tests of their own
+
 
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory):
@@ -27,7 +29,8 @@ def demo_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_run(demo_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
-    r = seglens("run", demo_files.events, "--items", demo_files.items, "--users", demo_files.users, "-o", out)
+    r = seglens("run", demo_files.events, "--items", demo_files.items, "--users", demo_files.users, "-o", out,
+                *KEYWORDS)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -113,7 +116,7 @@ def test_resume_reuses_finished_stages(demo_run, demo_files, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(demo_run, copy)
     r = seglens("run", demo_files.events, "--items", demo_files.items, "--users", demo_files.users, "-o", copy,
-                "--resume", "--min-cluster-size", "40")
+                "--resume", "--min-cluster-size", "40", *KEYWORDS)
     assert r.returncode == 0, r.stderr
     m = json.loads((copy / "manifest.json").read_text())
     assert {"load", "features", "embed", "index", "reduce"} <= set(m["reused_stages"])
@@ -124,7 +127,8 @@ def test_resume_reuses_finished_stages(demo_run, demo_files, tmp_path):
 
 def test_same_seed_gives_identical_segments(demo_run, demo_files, tmp_path):
     out = tmp_path / "again"
-    r = seglens("-q", "run", demo_files.events, "--items", demo_files.items, "--users", demo_files.users, "-o", out)
+    r = seglens("-q", "run", demo_files.events, "--items", demo_files.items, "--users", demo_files.users, "-o", out,
+                *KEYWORDS)
     assert r.returncode == 0, r.stderr
     a = pd.read_parquet(demo_run / "users.parquet")
     b = pd.read_parquet(out / "users.parquet")
@@ -155,13 +159,14 @@ def test_interrupted_run_leaves_no_folder_and_resumes(demo_files, tmp_path):
     plugins.load_plugins().register(plugin, name="interrupt-test")
     try:
         with pytest.raises(KeyboardInterrupt):
-            Pipeline(request, build_config(overrides=["cluster.method=interrupting"]), out).run()
+            Pipeline(request, build_config(overrides=["cluster.method=interrupting", "describe.describer=keywords"]),
+                     out).run()
     finally:
         plugins.pm.unregister(plugin)
     assert not out.exists()
     partial = out.with_name("run.partial")
     assert (partial / "stages" / "embed.json").exists() and not (partial / "stages" / "cluster.json").exists()
-    summary = Pipeline(request, build_config(), out, resume=True).run()
+    summary = Pipeline(request, build_config(overrides=["describe.describer=keywords"]), out, resume=True).run()
     assert {"load", "embed", "reduce"} <= set(summary.reused) and "cluster" not in summary.reused
     assert RunFolder(out).segments() and not partial.exists()
 
@@ -169,7 +174,7 @@ def test_interrupted_run_leaves_no_folder_and_resumes(demo_files, tmp_path):
 def test_kmeans_and_behaviour_strategy_run(demo_files, tmp_path):
     out = tmp_path / "km"
     r = seglens("-q", "run", demo_files.events, "--items", demo_files.items, "-o", out,
-                "--clusterer", "kmeans", "--strategy", "behaviour", "--set", "cluster.max_k=6")
+                "--clusterer", "kmeans", "--strategy", "behaviour", "--set", "cluster.max_k=6", *KEYWORDS)
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["plugins"]["clusterer"]["name"] == "kmeans" and m["plugins"]["embedder"]["name"] == "behaviour"

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,23 +64,36 @@ def code_version() -> str:
     return f"{head or 'unknown'}" + (f" + {len(dirty)} uncommitted files in core/, plugins/" if dirty else "")
 
 
-def run_once(cmd: list[str], cache_dir: Path, log: Path) -> tuple[int, float, float]:
-    """Run `cmd` in a fresh process; (exit code, wall seconds, peak RSS MB of that process)."""
+def run_once(cmd: list[str], cache_dir: Path, log: Path) -> dict:
+    """Run `cmd` in a fresh process: exit code, wall and CPU seconds, peak RSS MB of that process, and
+    the machine's mean 1-minute load average meanwhile (above ~2 on 2 cores, others were competing)."""
     env = {**os.environ, "SEGLENS_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    loads: list[float] = []
+    done = threading.Event()
+
+    def sample_load() -> None:
+        while not done.wait(5):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample_load, daemon=True)
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
+    wall = time.perf_counter() - t0
+    done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024  # Linux: KiB
+    return {"exit": proc.returncode, "total": round(wall, 2), "cpu": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+            "load": round(sum(loads) / len(loads), 1) if loads else round(os.getloadavg()[0], 1)}
 
 
-def row_for(scenario: str, strategy: str, cache: str, run_dir: Path, labels: Path | None,
-            code: int, wall: float, rss: float) -> dict:
-    row = {"scenario": scenario, "strategy": strategy, "cache": cache, "exit": code, "total": round(wall, 2),
-           "peak_rss_mb": round(rss), "run_dir": str(run_dir)}
+def row_for(scenario: str, strategy: str, cache: str, run_dir: Path, labels: Path | None, measured: dict) -> dict:
+    row = {"scenario": scenario, "strategy": strategy, "cache": cache, **measured, "run_dir": str(run_dir)}
+    wall = measured["total"]
     manifest = run_dir / "manifest.json"
-    if code != 0 or not manifest.is_file():
+    if measured["exit"] != 0 or not manifest.is_file():
         return row
     m = json.loads(manifest.read_text())
     row.update(users=m["counts"]["users"], events=m["counts"]["events"], segments=m["counts"]["segments"],
@@ -98,15 +112,16 @@ def row_for(scenario: str, strategy: str, cache: str, run_dir: Path, labels: Pat
 
 def print_table(rows: list[dict]) -> None:
     head = ["scenario", "strategy", "cache", "users", "events"] + STAGES + \
-        ["total", "users/s", "peakMB", "ARI", "segs", "noise"]
-    widths = [9, 12, 5, 7, 9] + [8] * len(STAGES) + [7, 7, 6, 6, 4, 6]
+        ["total", "cpu", "users/s", "peakMB", "load", "ARI", "segs", "noise"]
+    widths = [9, 12, 5, 7, 9] + [8] * len(STAGES) + [7, 7, 7, 6, 4, 6, 4, 6]
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     for r in rows:
         sec = r.get("seconds", {})
         cells = [r["scenario"], r["strategy"], r["cache"], f"{r.get('users', '-'):,}" if "users" in r else "-",
                  f"{r['events']:,}" if "events" in r else "-"]
         cells += [f"{sec[s]:.1f}" if s in sec else "-" for s in STAGES]
-        cells += [f"{r['total']:.1f}", f"{r.get('users_per_s', '-')}", f"{r['peak_rss_mb']}",
+        cells += [f"{r['total']:.1f}", f"{r['cpu']:.1f}", f"{r.get('users_per_s', '-')}", f"{r['peak_rss_mb']}",
+                  f"{r['load']}",
                   f"{r['ari']:.3f}" if "ari" in r else "-", str(r.get("segments", "-")),
                   f"{r['noise']:.1%}" if "noise" in r else "-"]
         if r["exit"] != 0:
@@ -169,15 +184,16 @@ def main() -> None:
             shutil.rmtree(cache_dir, ignore_errors=True)  # empty: a cold run
             cache_dir.mkdir(parents=True)
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        code, wall, rss = run_once(cmd, cache_dir, run_dir.parent / f"{run_dir.name}.log")
-        row = row_for(scenario, strategy, cache, run_dir, inputs[scenario][1], code, wall, rss)
+        log = run_dir.parent / f"{run_dir.name}.log"
+        row = row_for(scenario, strategy, cache, run_dir, inputs[scenario][1], run_once(cmd, cache_dir, log))
         rows.append(row)
-        print(f"# {scenario} {strategy} {cache}: exit {code}, {wall:.1f}s, {rss:.0f} MB"
-              + (f" (log {run_dir.parent / f'{run_dir.name}.log'})" if code else ""), flush=True)
+        print(f"# {scenario} {strategy} {cache}: exit {row['exit']}, {row['total']:.1f}s wall, {row['cpu']:.1f}s cpu, "
+              f"{row['peak_rss_mb']} MB, load {row['load']}" + (f" (see {log})" if row["exit"] else ""), flush=True)
 
     print()
-    print("seconds per stage from the run's manifest; total = wall time of the process (start-up, imports and "
-          "model load included); users/s = users / total; peakMB = the process's max RSS")
+    print("seconds per stage (wall) from the run's manifest; total = wall time of the process (start-up, imports "
+          "and model load included); cpu = its user+sys CPU seconds; users/s = users / total; peakMB = its max RSS; "
+          "load = mean 1-min load average during the run (2 cores: above ~2.5 means other work competed)")
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
