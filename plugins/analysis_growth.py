@@ -15,7 +15,7 @@ Why these measures:
   forecast and says why; the growth figures stay.
 
 Periods are whole calendar months when the history spans ~6 months or more, else weeks (see
-`analytics_time`). With fewer than `growth_min_periods` complete periods (6) the analysis is
+`seglens.analysis_helpers`). With fewer than `growth_min_periods` complete periods (6) the analysis is
 skipped: a growth rate or a trend from three points says nothing. New-member counts of the first
 periods include old customers first seen when the log starts (the log cannot know they are old).
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from seglens import hookimpl
-from seglens.default_plugins.analytics_time import (Periods, make_periods, md_table, members, rnd,
+from seglens.analysis_helpers import (Periods, make_periods, md_table, members, rnd,
                                                     segment_list, step_back)
 from seglens.model import AnalysisContext, AnalysisResult
 

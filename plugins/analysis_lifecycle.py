@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from seglens import hookimpl
-from seglens.default_plugins.analytics_time import make_periods, md_table, members, rnd, segment_list
+from seglens.analysis_helpers import make_periods, md_table, members, rnd, segment_list
 from seglens.model import AnalysisContext, AnalysisResult
 
 STAGES = ("new", "active", "reactivated", "at_risk", "churned")

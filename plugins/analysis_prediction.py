@@ -2,7 +2,7 @@
 user's behaviour up to a cutoff, judged on a period it never saw, against a recency-only baseline.
 
 Why a time split, and why two cutoffs: a model must be judged on the future, not on other users of
-the same period. Periods are whole months or weeks (see `analytics_time`); with E the end of the data
+the same period. Periods are whole months or weeks (see `seglens.analysis_helpers`); with E the end of the data
 and P one period,
 - the *evaluation* model learns from features before E - 2P and labels from [E - 2P, E - P), and is
   scored on features before E - P against labels from [E - P, E): the last period is held out;
@@ -36,7 +36,7 @@ import pandas as pd
 
 from seglens import hookimpl
 from seglens.analyses import data_supports
-from seglens.default_plugins.analytics_time import (Periods, make_periods, md_table, members, rnd, segment_list,
+from seglens.analysis_helpers import (Periods, make_periods, md_table, members, rnd, segment_list,
                                                     ts_literal)
 from seglens.determinism import single_threaded
 from seglens.features import value_filters

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from seglens import hookimpl
-from seglens.default_plugins.analytics_time import md_table, members, rnd, segment_list, share
+from seglens.analysis_helpers import md_table, members, rnd, segment_list, share
 from seglens.determinism import single_threaded
 from seglens.errors import SeglensError
 from seglens.features import value_filters
