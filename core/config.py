@@ -96,7 +96,9 @@ DEFAULTS: dict[str, Any] = {
         "prediction_min_users": 30,
         "prediction_max_iter": 100,
     },
-    "analyses": ["profile"],
+    # In order: later analyses may read earlier ones' facts (similarity reads profile's lifted items).
+    "analyses": ["profile", "features", "quality", "similarity", "differences", "preferences", "recommendations",
+                 "satisfaction", "growth", "lifecycle", "value", "prediction"],
     "describe": {
         "describer": "local",  # local | openai | keywords
         "model": "",  # local: smollm2 (default), gemma3-270m, a model folder or .gguf; openai: the server's model

@@ -59,21 +59,52 @@ def _matching_accuracy(run: RunFolder, segs: list[dict[str, Any]]) -> float | No
     return round(float(np.mean(hits)), 4)
 
 
+def quality_metrics(run: RunFolder) -> dict[str, Any]:
+    """Segment quality and stability, from the `quality` analysis (stored, or computed now)."""
+    if "quality" not in plugins.registrations("analysis"):
+        return {"source": "no quality analysis plugin is installed"}
+    options = {**run.manifest.get("config", {}).get("analysis", {}), "seed": run.manifest.get("seed", 42)}
+    return plugins.create("analysis", "quality", options).figures(run)
+
+
 @cli.command()
-@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.option("--descriptions", is_flag=True, help="Evaluate the segment descriptions (the default).")
+@click.argument("target", metavar="RUN|EVENTS", type=click.Path(path_type=Path))
+@click.option("--descriptions", is_flag=True, help="Only the segment descriptions.")
+@click.option("--quality", is_flag=True, help="Only segment quality and stability.")
+@click.option("--recs", is_flag=True, help="Offline recommendation evaluation: TARGET is an events file or folder.")
+@click.option("-k", "k", default=10, show_default=True, help="Cut-off for --recs (HR@k, NDCG@k).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config overrides for the --recs run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate(run_dir: Path, descriptions: bool, as_json: bool) -> None:
-    """Print (and record in the manifest) quality figures for a run."""
-    run = RunFolder(run_dir)
-    results: dict[str, Any] = {"descriptions": description_metrics(run)}
+def evaluate(target: Path, descriptions: bool, quality: bool, recs: bool, k: int, overrides: tuple[str, ...],
+             as_json: bool) -> None:
+    """Print (and record in the manifest) quality figures for a run; with --recs, evaluate
+    seglens recommendations offline on an events file against popularity and item-kNN."""
+    if recs:
+        if "recommendations" not in plugins.registrations("analysis"):
+            from .errors import SeglensError
+
+            raise SeglensError("no recommendations analysis plugin is installed")
+        rec = plugins.create("analysis", "recommendations", {})
+        figures = rec.evaluate_offline(target, k=k, config_overrides=overrides)
+        click.echo(json.dumps(figures, indent=2) if as_json else _format({"recommendations": figures}))
+        return
+    run = RunFolder(target)
+    both = not (descriptions or quality)
+    results: dict[str, Any] = {}
+    if descriptions or both:
+        results["descriptions"] = description_metrics(run)
+    if quality or both:
+        results["quality"] = quality_metrics(run)
     m = run.manifest
     m.setdefault("evaluation", {}).update(results)
     atomic.write_json(run.path / "manifest.json", m)
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
+    click.echo(json.dumps(results, indent=2) if as_json else _format(results))
+
+
+def _format(results: dict[str, Any]) -> str:
+    lines = []
     for section, figures in results.items():
-        click.echo(f"{section}:")
-        for k, v in figures.items():
-            click.echo(f"  {k}: {v}")
+        lines.append(f"{section}:")
+        for key, value in figures.items():
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)

@@ -296,6 +296,9 @@ def quality_figures(run: Any, compute: bool = True) -> dict[str, Any]:
     return out
 
 
+QualityAnalysis.figures = staticmethod(quality_figures)  # what `seglens evaluate RUN` asks for
+
+
 @hookimpl
 def register_analyses(register):
     register("quality", QualityAnalysis, description="DBCV, silhouette, noise share, clusterboot stability per "
