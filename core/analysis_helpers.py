@@ -25,15 +25,22 @@ MONTH_MIN_SPAN_DAYS = 182
 UNITS = ("month", "week")
 
 
-def rnd(x: Any, nd: int = 3) -> Any:
-    """A JSON-safe rounded float (None for missing, NaN or infinite), so facts stay small and valid."""
+def rnd(x: Any, nd: int | None = 3) -> Any:
+    """A JSON-safe rounded float (None for missing, NaN or infinite), so facts stay small and valid.
+
+    `nd=None` picks the decimals by magnitude: 3 below 10, 2 below 1000, 1 above.
+    """
     if x is None:
         return None
     try:
         f = float(x)
     except (TypeError, ValueError):
         return x
-    return None if not math.isfinite(f) else round(f, nd)
+    if not math.isfinite(f):
+        return None
+    if nd is None:
+        nd = 3 if abs(f) < 10 else 2 if abs(f) < 1000 else 1
+    return round(f, nd)
 
 
 def share(part: float, whole: float, nd: int = 4) -> float | None:

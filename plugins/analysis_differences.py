@@ -42,20 +42,9 @@ import pandas as pd
 from seglens import SeglensError, hookimpl
 from seglens.features import NUMERIC_FEATURES
 from seglens.model import AnalysisContext, AnalysisResult
+from seglens.analysis_helpers import rnd as _r
 
 MIN_EXPECTED = 5  # below this expected count the z-test's normal approximation is poor: use Fisher
-
-
-def _r(x: Any, nd: int | None = None) -> Any:
-    """Round for JSON and prompts: 3 decimals below 10, 2 below 1000, 1 above; None for NaN."""
-    if x is None:
-        return None
-    f = float(x)
-    if not np.isfinite(f):
-        return None
-    if nd is None:
-        nd = 3 if abs(f) < 10 else 2 if abs(f) < 1000 else 1
-    return round(f, nd)
 
 
 def _p(x: Any) -> Any:

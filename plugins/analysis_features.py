@@ -21,18 +21,7 @@ import pandas as pd
 from seglens import hookimpl
 from seglens.features import NUMERIC_FEATURES, category_names
 from seglens.model import AnalysisContext, AnalysisResult
-
-
-def _r(x: Any, nd: int | None = None) -> Any:
-    """Round for JSON and prompts: 3 decimals below 10, 2 below 1000, 1 above; None for NaN."""
-    if x is None:
-        return None
-    f = float(x)
-    if not np.isfinite(f):
-        return None
-    if nd is None:
-        nd = 3 if abs(f) < 10 else 2 if abs(f) < 1000 else 1
-    return round(f, nd)
+from seglens.analysis_helpers import rnd as _r
 
 
 def usable_features(table: pd.DataFrame) -> list[str]:

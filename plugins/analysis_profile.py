@@ -13,18 +13,9 @@ import pandas as pd
 
 from seglens import hookimpl
 from seglens.model import AnalysisContext, AnalysisResult
+from seglens.analysis_helpers import rnd as _r
 
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
-
-
-def _r(x: Any, nd: int = 3) -> Any:
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return x
-    return None if not np.isfinite(f) else round(f, nd)
 
 
 class ProfileAnalysis:

@@ -31,20 +31,11 @@ import numpy as np
 
 from seglens import hookimpl, plugins
 from seglens.model import AnalysisContext, AnalysisResult
+from seglens.analysis_helpers import rnd as _r
 
 STABLE = 0.75
 PATTERNS = 0.6
 MIN_ROWS = 10  # fewer users than this cannot be resampled meaningfully
-
-
-def _r(x: Any, nd: int = 3) -> Any:
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return x
-    return None if not np.isfinite(f) else round(f, nd)
 
 
 def verdict(jaccard: float | None) -> str | None:

@@ -41,7 +41,6 @@ recs_neighbour_weight, recs_neighbours (k of the FAISS search), recs_top_n (item
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

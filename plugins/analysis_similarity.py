@@ -28,15 +28,9 @@ import pandas as pd
 
 from seglens import SeglensError, hookimpl
 from seglens.model import AnalysisContext, AnalysisResult
+from seglens.analysis_helpers import rnd as _r
 
 TABLE = "segment_similarity"
-
-
-def _r(x: Any, nd: int = 3) -> Any:
-    if x is None:
-        return None
-    f = float(x)
-    return None if not np.isfinite(f) else round(f, nd)
 
 
 def centroids(vectors: np.ndarray, labels: np.ndarray, seg_ids: list[int]) -> np.ndarray:

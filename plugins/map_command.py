@@ -110,7 +110,8 @@ def _save(fig: Any, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    return atomic.write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png", facecolor="white"))
+    return atomic.write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png", facecolor="white",
+                                                               bbox_inches="tight", pad_inches=0.25))
 
 
 def write_map_png(run: RunFolder, path: Path, max_points: int = DEFAULT_MAX_POINTS, seed: int | None = None,

@@ -14,7 +14,7 @@ from helpers import seglens
 from seglens import plugins
 from seglens.config import build_config
 from seglens.default_plugins.demo_data import generate_demo
-from seglens.model import ClusterResult, LoadRequest
+from seglens.model import LoadRequest
 from seglens.pipeline import Pipeline
 from seglens.runfolder import RunFolder
 
