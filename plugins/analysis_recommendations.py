@@ -52,7 +52,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from seglens import SeglensError, hookimpl
-from seglens.default_plugins.segment_stats import r
+from seglens.segment_stats import r
 from seglens.model import AnalysisContext, AnalysisResult
 
 DEFAULTS = {
@@ -379,6 +379,11 @@ class RecommendationsAnalysis:
               f"in recommendations_segments.parquet\n- per user: {self.opt.w_seg:g} x segment list + "
               f"{self.opt.w_nn:g} x {self.opt.neighbours} FAISS-nearest users (`seglens recommend RUN USER`)")
         return AnalysisResult("recommendations", per, run, tables={"recommendations_segments": table}, markdown=md)
+
+    def evaluate_offline(self, events_path: Path | str, *, k: int = 10,
+                         config_overrides: tuple[str, ...] | list[str] = (), **kwargs: Any) -> dict[str, Any]:
+        """`seglens evaluate EVENTS --recs`: the leave-last-out evaluation of `evaluate_recs`."""
+        return evaluate_recs(events_path, k=k, config_overrides=tuple(config_overrides), **kwargs)
 
 
 # --- offline evaluation -------------------------------------------------------------------------

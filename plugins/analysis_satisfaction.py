@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from seglens import hookimpl
-from seglens.default_plugins.segment_stats import members_frame, r, ratio_ci, z_value
+from seglens.segment_stats import members_frame, r, ratio_ci, z_value
 from seglens.features import value_filters
 from seglens.model import AnalysisContext, AnalysisResult
 

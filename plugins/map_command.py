@@ -154,7 +154,7 @@ def write_map_png(run: RunFolder, path: Path, max_points: int = DEFAULT_MAX_POIN
               ncol=1 if len(ids) <= 24 else 2, markerscale=max(1.0, 12 / size) ** 0.5, title="segments",
               title_fontsize=9, alignment="left")
     _save(fig, path)
-    return {"points": int(len(sample)), "users": int(total), "segments": len(ids), "sampled": len(sample) < total}
+    return {"points": len(sample), "users": int(total), "segments": len(ids), "sampled": len(sample) < total}
 
 
 def write_categories_png(segment: dict[str, Any], path: Path, colour: str = PALETTE[0], top: int = 8,
@@ -202,7 +202,6 @@ def write_categories_png(segment: dict[str, Any], path: Path, colour: str = PALE
 def map_cmd(run_dir: Path, out: Path | None, max_points: int, dpi: int) -> None:
     """Draw the 2-D map of a run's users, coloured by segment, as a PNG."""
     from rich.markup import escape
-
     from seglens import progress
 
     run = RunFolder(run_dir)

@@ -54,8 +54,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 import numpy as np
@@ -391,7 +392,7 @@ class HtmlReport:
                              "size": fnum(s.get("size")), "share": fpct(s.get("share")),
                              "description": str(s.get("description") or ""),
                              "describer": str(s.get("describer") or "")}
-        part = lambda what, f: self.safely(f"segment {sid} {what}", f)  # noqa: E731
+        part = lambda what, f: self.safely(f"segment {sid} {what}", f)
         c["grounding"] = part("grounding", lambda: self._grounding(s))
         c["traits"] = [str(t) for t in _l(s.get("traits")) if t]
         c["actions"] = [str(a) for a in _l(s.get("actions")) if a]
@@ -857,8 +858,7 @@ class HtmlReport:
         extra = self.safely("plugin sections", self.extra_sections) or []
         appendix = self.safely("appendix", self.appendix)
         name = self.run.path.name
-        if name.endswith(".partial"):
-            name = name[: -len(".partial")]
+        name = name.removesuffix(".partial")
         env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,
                                  lstrip_blocks=True)
         template = env.from_string(TEMPLATE)
@@ -905,7 +905,7 @@ def report_json(run: RunFolder) -> dict[str, Any]:
     stats = _d(m.get("stats"))
     return _clean({
         "format": "seglens-report/1",
-        "run": run.path.name[: -len(".partial")] if run.path.name.endswith(".partial") else run.path.name,
+        "run": run.path.name.removesuffix(".partial"),
         "summary": {
             "seglens_version": m.get("seglens_version"), "created": m.get("created"), "seed": m.get("seed"),
             "loader": m.get("loader"), "value_kind": m.get("value_kind"), "has_catalog": m.get("has_catalog"),
@@ -947,7 +947,6 @@ def register_reporters(register):
 def report_cmd(run_dir: Path, fmt: str, out: Path | None, max_points: int | None) -> None:
     """Write a report of a finished run (HTML by default) without recomputing anything."""
     from rich.markup import escape
-
     from seglens import progress
     from seglens.errors import SeglensError
     from seglens.reporting import EXTENSIONS
@@ -1060,7 +1059,8 @@ ol.recs{margin:0;padding-left:22px}ol.recs li{margin:3px 0}
 code,pre{font-family:var(--mono)}
 pre{background:#0f172a;color:#e2e8f0;padding:14px 16px;border-radius:10px;overflow:auto;font-size:12.5px;line-height:1.45;max-height:480px}
 pre.notes{background:var(--soft);color:var(--ink);border:1px solid var(--line)}
-details.more>summary{cursor:pointer;font-weight:600;margin:6px 0}
+details.more{border-bottom:1px solid var(--line);padding:2px 0}details.more:last-child{border-bottom:0}
+details.more>summary{cursor:pointer;font-weight:600;font-size:14px;margin:6px 0}
 .hash{font-family:var(--mono);font-size:12px;word-break:break-all}
 .effect{display:inline-block;height:8px;background:#7c8db5;border-radius:4px;vertical-align:middle;margin-right:8px}
 footer{color:var(--muted);font-size:13px;text-align:center;padding:20px 0 40px}

