@@ -10,8 +10,6 @@ Options (all optional):
                   LLMError(reason="context") so the caller can trim the facts and retry.
   max_tokens      reply budget when `chat` is called without one (default 400).
   dtype           "float32" (default) or "bfloat16": what the GGUF is dequantized to (see below).
-  repetition_penalty  >1 lowers the logits of tokens the reply already holds (1.0 = off, the default).
-                  Unlike transformers' own, it ignores the prompt, so copying facts is not penalised.
   prompt_format   "auto" (default): the tokenizer's chat template when it has one, else the plain
                   few-shot format below; "chat" or "plain" to force one.
 
@@ -257,23 +255,6 @@ class _JsonObjectClosed:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-class _ReplyRepetitionPenalty:
-    """transformers' repetition penalty restricted to the reply's tokens (the prompt is exempt)."""
-
-    def __init__(self, penalty: float, prompt_tokens: int) -> None:
-        self.penalty, self.start = penalty, prompt_tokens
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        seen = input_ids[:, self.start:]
-        if seen.shape[1] == 0:
-            return scores
-        picked = torch.gather(scores, 1, seen)
-        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
-        return scores.scatter(1, seen, picked)
-
-
 class _SeededSampler:
     """A logits processor that samples the next token with a private generator and masks the rest, so
     greedy `generate` then picks exactly that token: seeded sampling without touching the global RNG."""
@@ -307,14 +288,11 @@ class LocalChatModel:
         self.dtype = str(opts.get("dtype") or "float32")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise LLMError(f"unknown dtype '{self.dtype}'", reason="model", hint="use float32 or bfloat16")
-        self.repetition_penalty = float(opts.get("repetition_penalty") or 1.0)
         self.prompt_format = str(opts.get("prompt_format") or "auto")
         if self.prompt_format not in ("auto", "chat", "plain"):
             raise LLMError(f"unknown prompt_format '{self.prompt_format}'", reason="model",
                            hint="use auto, chat or plain")
         suffix = "" if self.dtype == "float32" else f"@{self.dtype}"
-        if self.repetition_penalty != 1.0:
-            suffix += f"@rp{self.repetition_penalty:g}"
         self.model_id = f"local:{self.path.name}{suffix}"
         self.load_seconds = 0.0  # time this instance spent loading (0 when the process cache had it)
 
@@ -424,11 +402,7 @@ class LocalChatModel:
         config = GenerationConfig(max_new_tokens=max_tokens, do_sample=False, num_beams=1,
                                   eos_token_id=stop_ids, pad_token_id=stop_ids[0] if stop_ids else None,
                                   stop_strings=["\nUser:"] if plain else None)
-        processors = LogitsProcessorList()
-        if self.repetition_penalty != 1.0:
-            processors.append(_ReplyRepetitionPenalty(self.repetition_penalty, prompt_tokens))
-        if temperature > 0:
-            processors.append(_SeededSampler(temperature, seed))
+        processors = LogitsProcessorList([_SeededSampler(temperature, seed)] if temperature > 0 else [])
         stopping = StoppingCriteriaList([_JsonObjectClosed(self.tokenizer, prompt_tokens)] if json_mode else [])
         before = torch.get_num_threads()
         if before != self.threads:
