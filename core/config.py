@@ -112,7 +112,7 @@ DEFAULTS: dict[str, Any] = {
     "analyses": ["profile", "features", "quality", "similarity", "differences", "preferences", "recommendations",
                  "satisfaction", "growth", "lifecycle", "value", "prediction"],
     "describe": {
-        "describer": "local",  # local | openai | keywords
+        "describer": "keywords",  # keywords | local | openai (see README: why keywords is the default for now)
         "model": "",  # local: smollm2 (default), gemma3-270m, a model folder or .gguf; openai: the server's model
         "base_url": "http://127.0.0.1:11434/v1",  # openai: any OpenAI-compatible server
         "api_key_env": "OPENAI_API_KEY",  # openai: the env var holding the key (sent only if set)

@@ -77,7 +77,7 @@ def _describe(run, server, *extra):
 
 def test_openai_describer_grounds_fences_and_caches(run):
     def decide(req):
-        return Reply.ok(_answer(req.messages, extra_sentence="They watch 73% more films than anyone."))
+        return Reply.ok(_answer(req.messages, extra_sentence="They watch 7391% more films than anyone."))
 
     with FakeChatServer(default=decide) as server:
         r = _describe(run, server)
@@ -96,9 +96,9 @@ def test_openai_describer_grounds_fences_and_caches(run):
         assert n_requests == len(segs)
         for s in segs:
             assert s["describer"] == "openai"
-            assert "73%" not in s["description"] and s["description"].startswith("These")
-            assert s["ungrounded"][0]["sentence"].startswith("They watch 73%")
-            assert "73%" in s["ungrounded"][0]["reason"]
+            assert "7391%" not in s["description"] and s["description"].startswith("These")
+            assert s["ungrounded"][0]["sentence"].startswith("They watch 7391%")
+            assert "7391%" in s["ungrounded"][0]["reason"]
             assert s["grounding"] == pytest.approx(2 / 3, abs=1e-3)
             assert len(s["traits"]) == 1 and "99999" not in json.dumps(s["traits"])
             assert "PWNED" not in s["name"]
