@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
         "min_dist": 0.0,
         "metric": "cosine",
         "map_method": "umap",  # umap | pca : the 2-D map
+        "n_epochs": "auto",  # UMAP's default up to 10k users; 100 (clustering) and 50 (map) above
+        "init": "auto",  # spectral up to 10k users, pca above
     },
     "cluster": {
         "method": "hdbscan",  # hdbscan | kmeans

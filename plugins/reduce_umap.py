@@ -16,12 +16,16 @@ from seglens.reduction import pca
 
 log = logging.getLogger(__name__)
 
+LARGE = 10_000  # above this many users, the cheaper settings below apply
+
 
 class UmapReducer:
     def __init__(self, options: dict[str, Any]) -> None:
         self.n_neighbors = int(options.get("n_neighbors", 15))
         self.min_dist = float(options.get("min_dist", 0.0))
         self.metric = str(options.get("metric", "cosine"))
+        self.epochs = options.get("n_epochs", "auto")
+        self.init = str(options.get("init", "auto"))
         self._knn: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     def reduce(self, vectors: np.ndarray, n_components: int, seed: int) -> np.ndarray:
@@ -34,6 +38,7 @@ class UmapReducer:
         kwargs: dict[str, Any] = {}
         if self._knn is not None and self._knn[0] == id(vectors):
             kwargs["precomputed_knn"] = (*self._knn[1], None)
+        reuse = "precomputed_knn" in kwargs
         reducer = umap.UMAP(
             n_components=n_components,
             n_neighbors=nn,
@@ -41,7 +46,8 @@ class UmapReducer:
             metric=self.metric,
             random_state=seed,
             low_memory=True,
-            init="spectral" if n > n_components + 1 else "random",
+            init=self._init(n, n_components),
+            n_epochs=self._epochs(n, reuse),
             **kwargs,
         )
         with warnings.catch_warnings():
@@ -53,6 +59,26 @@ class UmapReducer:
         if knn_i is not None and knn_d is not None:
             self._knn = (id(vectors), (knn_i, knn_d))
         return np.asarray(out, dtype=np.float32)
+
+
+    def _init(self, n: int, n_components: int) -> str:
+        """Spectral initialisation is best but costs ~25 CPU-s per fit at 100k users; PCA init
+        kept the demo's ARI (0.945 vs 0.944) at 100k, so large runs use it."""
+        if self.init != "auto":
+            return self.init
+        if n <= n_components + 1:
+            return "random"
+        return "spectral" if n <= LARGE else "pca"
+
+    def _epochs(self, n: int, reuse: bool) -> int | None:
+        """Layout epochs dominate UMAP at scale (~60% of its time at 100k users). UMAP's own default
+        is 500 below 10k points and 200 above; 100 kept the planted segments at 100k, and the 2-D
+        map, drawn on the graph already built, needs fewer still."""
+        if self.epochs not in ("auto", None):
+            return int(self.epochs)
+        if n <= LARGE:
+            return None
+        return 50 if reuse else 100
 
 
 @hookimpl
