@@ -13,6 +13,8 @@ from pref_rec_sat_runs import demo_run, movielens_eval, run_analyses_on, tiny_co
 
 from seglens.segment_stats import event_share_lift, wilson, z_value
 
+pytestmark = pytest.mark.xdist_group("pref_rec_sat_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo():

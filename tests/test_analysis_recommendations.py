@@ -16,6 +16,8 @@ from pref_rec_sat_runs import demo_run, movielens_eval, run_analyses_on, tiny_co
 from seglens.default_plugins.analysis_recommendations import MAX_PRIOR, Recommender, prior_strength
 from seglens.runfolder import RunFolder
 
+pytestmark = pytest.mark.xdist_group("pref_rec_sat_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo():

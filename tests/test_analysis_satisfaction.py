@@ -10,6 +10,8 @@ import pytest
 
 from pref_rec_sat_runs import demo_run, movielens_eval, run_analyses_on, tiny_context
 
+pytestmark = pytest.mark.xdist_group("pref_rec_sat_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo():

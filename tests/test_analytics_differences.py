@@ -16,6 +16,8 @@ from seglens.default_plugins.analysis_differences import (DifferencesAnalysis, b
                                                           proportion_tests)
 from seglens.runfolder import RunFolder, load_context
 
+pytestmark = pytest.mark.xdist_group("segment_analytics_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

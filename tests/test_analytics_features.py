@@ -13,6 +13,8 @@ from segment_analytics_runs import demo_run, movielens_run, segment_of, tiny_run
 from seglens.default_plugins.analysis_features import FeaturesAnalysis
 from seglens.runfolder import RunFolder, load_context
 
+pytestmark = pytest.mark.xdist_group("segment_analytics_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

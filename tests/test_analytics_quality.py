@@ -13,6 +13,8 @@ from segment_analytics_runs import demo_run, tiny_run, with_labels
 from seglens.default_plugins.analysis_quality import QualityAnalysis, best_jaccard, quality_figures, verdict
 from seglens.runfolder import RunFolder, load_context
 
+pytestmark = pytest.mark.xdist_group("segment_analytics_runs")  # one worker builds the shared runs once
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
