@@ -32,6 +32,7 @@ STAGES = ["load", "features", "embed", "index", "reduce", "cluster", "analyse", 
 SCENARIOS = {"demo-10k": 10_000, "demo-100k": 100_000, "ml-small": None}  # None: real data, no planted truth
 STRATEGIES = ["item-pool", "history-text"]
 HISTORY_TEXT_USERS_PER_S = 85  # MiniLM on 2 cores, from the embedder's own description
+RENDER_MS_PER_USER = 12  # history rendering (per-user pandas), measured at 10k users
 SLOW_ABOVE = 50_000  # history-text is skipped above this many users unless --all
 
 
@@ -154,8 +155,9 @@ def main() -> None:
         n = SCENARIOS[scenario]
         for strategy in strategies:
             if strategy == "history-text" and n and n > SLOW_ABOVE and not args.all:
-                notes.append(f"# skipped {scenario} x history-text: about {n / HISTORY_TEXT_USERS_PER_S / 60:.0f} "
-                             f"minutes at ~{HISTORY_TEXT_USERS_PER_S} users/s (pass --all to run it)")
+                notes.append(f"# skipped {scenario} x history-text: at least {n / HISTORY_TEXT_USERS_PER_S / 60:.0f} "
+                             f"minutes (encoding alone at ~{HISTORY_TEXT_USERS_PER_S} users/s; rendering the "
+                             f"histories adds ~{RENDER_MS_PER_USER} ms/user) -- pass --all to run it")
                 continue
             for cache in ["cold", "warm"] if args.warm else ["cold"]:
                 plan.append((scenario, strategy, cache))
