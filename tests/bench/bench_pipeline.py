@@ -144,9 +144,9 @@ def main() -> None:
 
     scenarios = [s for s in args.scenarios.split(",") if s]
     strategies = [s for s in args.strategies.split(",") if s]
-    for s in scenarios:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    for name, known in [(s, SCENARIOS) for s in scenarios] + [(s, STRATEGIES + ["behaviour"]) for s in strategies]:
+        if name not in known:
+            ap.error(f"unknown name {name!r}; choose from {', '.join(known)}")
     out = args.out or Path(tempfile.mkdtemp(prefix="seglens-bench-"))
     out.mkdir(parents=True, exist_ok=True)
 
