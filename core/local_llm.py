@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from .llm import ChatReply, LLMError
+from .prompting import json_object_end  # noqa: F401  (also used by the tests)
 
 PACKAGED = {
     # name -> (distribution, GGUF file name; Gemma's is assembled from chunks, see _gemma_file)
@@ -217,29 +218,6 @@ def _load_model(path: Path, dtype: str):
             model.eval()
             _LOADED[key] = model
         return _LOADED[key]
-
-
-def json_object_end(text: str) -> int | None:
-    """Index just past the first complete top-level JSON object in `text` (which starts with '{'),
-    or None while it is still open. Braces inside strings are ignored."""
-    depth, in_string, escaped = 0, False, False
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
 
 
 class _JsonObjectClosed:

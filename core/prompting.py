@@ -80,37 +80,42 @@ def render_messages(name: str, override: Path | None = None, **context: Any) -> 
 _FENCED_JSON = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 
+def json_object_end(text: str) -> int | None:
+    """Index just past the first complete top-level JSON object in `text` (which starts with '{'),
+    or None while it is still open. Braces inside strings are ignored."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
 def parse_json_reply(text: str) -> dict[str, Any]:
     """The first JSON object in a reply (models like to wrap JSON in code fences or prose)."""
     candidates = [m.group(1) for m in _FENCED_JSON.finditer(text)] + [text]
     for cand in candidates:
         start = cand.find("{")
         while start != -1:
-            depth = 0
-            in_str = False
-            esc = False
-            for i in range(start, len(cand)):
-                ch = cand[i]
-                if in_str:
-                    if esc:
-                        esc = False
-                    elif ch == "\\":
-                        esc = True
-                    elif ch == '"':
-                        in_str = False
-                elif ch == '"':
-                    in_str = True
-                elif ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        try:
-                            obj = json.loads(cand[start:i + 1])
-                        except ValueError:
-                            break
-                        if isinstance(obj, dict):
-                            return obj
-                        break
+            end = json_object_end(cand[start:])
+            if end is not None:
+                try:
+                    obj = json.loads(cand[start:start + end])
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict):
+                    return obj
             start = cand.find("{", start + 1)
     raise ValueError("no JSON object in the reply")
