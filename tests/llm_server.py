@@ -255,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None) -> None:
+        # A request stops counting as in flight before its reply is written: once the client has the
+        # reply it may send the next request, which must not find this one still counted.
+        self._leave_once()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -284,9 +287,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": "File Not Found", "type": "not_found_error"}})
             return
         self.fake._enter()
+        self._counted = True
         try:
             self._answer(request)
         finally:
+            self._leave_once()
+
+    def _leave_once(self) -> None:
+        if getattr(self, "_counted", False):
+            self._counted = False
             self.fake._leave()
 
     def _answer(self, request: Recorded) -> None:
