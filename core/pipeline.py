@@ -100,6 +100,15 @@ class Pipeline:
                 known = ", ".join(sorted(plugins.registrations(stage))) or "none"
                 raise SeglensError(f"no {stage} called '{name}'",
                                    hint=f"available: {known}; `seglens plugins` lists what each plugin offers")
+        # A map-only reducer (t-SNE: at most 2 components) as the clustering space fails here, not
+        # after the embedding stage.
+        method, n = cfg["reduce"]["method"], int(cfg["reduce"]["n_components"])
+        limit = getattr(plugins.registrations("reducer")[method].factory, "max_components", None)
+        if limit is not None and n > int(limit):
+            raise SeglensError(f"reduce.method '{method}' gives at most {limit} dimensions, but "
+                               f"reduce.n_components is {n}",
+                               hint=f"keep '{method}' for the map (reduce.map_method={method}) and use umap or pca "
+                                    "for reduce.method")
 
     def _run(self) -> RunSummary:
         from . import ingest
@@ -205,10 +214,13 @@ class Pipeline:
 
         def reduce() -> list[str]:
             reduced = reducer.reduce(emb.vectors, int(cfg["reduce"]["n_components"]), int(cfg["seed"]))
+            t0 = time.perf_counter()
             coords = mapper.reduce(emb.vectors, 2, int(cfg["seed"]))
+            map_seconds = time.perf_counter() - t0
             atomic.write_npy(w.path("reduced.npy"), reduced.astype(np.float32))
             atomic.write_npy(w.path("coords.npy"), coords.astype(np.float32))
-            return ["reduced.npy", "coords.npy"]
+            atomic.write_json(w.path("map.json"), self._map_record(mapper, map_seconds))
+            return ["reduced.npy", "coords.npy", "map.json"]
 
         self._stage("reduce", fp_reduce, reduce, lambda: None)
         reduced = np.load(w.path("reduced.npy"))
@@ -299,6 +311,15 @@ class Pipeline:
         options["seed"] = self.config["seed"]
         return plugins.create(stage, name, options)
 
+    def _map_record(self, mapper: Any, seconds: float) -> dict[str, Any]:
+        """How the 2-D map was made (method, plugin, input, seed, settings), for map.json, the
+        manifest and the reports' captions; `seglens map --save` writes the same record."""
+        method = self.config["reduce"]["map_method"]
+        plugin = plugins.plugin_of("reducer", method)
+        return {"method": method, "plugin": plugin, "version": plugins.version_of(plugin),
+                "input": "embeddings.npy", "seed": int(self.config["seed"]), "seconds": round(seconds, 3),
+                "settings": dict(getattr(mapper, "settings", {}) or {}), "source": "run"}
+
     def _plugin_record(self, stage: str, name: str) -> dict[str, str]:
         plugin = plugins.plugin_of(stage, name)
         return {"name": name, "plugin": plugin, "version": plugins.version_of(plugin)}
@@ -315,6 +336,7 @@ class Pipeline:
             "value_kind": ds.value_kind,
             "has_catalog": ds.has_catalog,
             "plugins": self.used_plugins,
+            "map": _read_json(self.writer.path("map.json")),
             "index": {"plugin": "faiss"},
             "counts": {
                 "users": summary.n_users,
@@ -402,3 +424,8 @@ def _restore_dataset(folder: Path) -> Dataset:
 def restore_dataset(folder: Path) -> Dataset:
     """The dataset of a finished run, rebuilt from its Parquet files (no original logs needed)."""
     return _restore_dataset(Path(folder))
+
+
+def _read_json(path: Path) -> Any:
+    """A small JSON file of this run, or None when an older run (resumed) never wrote it."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

@@ -79,14 +79,21 @@ class RunWriter:
 
     def finish(self) -> Path:
         """Swap the staging folder into place; the old run (with --force) goes only after."""
-        old = None
-        if self.out.exists():
-            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}-{int(time.time())}")
-            os.replace(self.out, old)
-        os.replace(self.staging, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.out
+        return swap_into_place(self.staging, self.out)
+
+
+def swap_into_place(staging: Path, out: Path) -> Path:
+    """Move a finished staging folder to `out` (a run, or an edited copy of one); an existing `out` is
+    renamed aside first and deleted only once the new one is in place."""
+    staging, out = Path(staging), Path(out)
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{int(time.time())}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 class RunFolder:

@@ -1,8 +1,9 @@
-"""`report.html`: one self-contained, offline page per run; the `json` reporter; `seglens report`.
+"""`report.html`: one self-contained, offline page per run.
 
 The page holds an overview (users, events, period, segments, noise share, quality figures, config
 and seed), an interactive 2-D map of users coloured by segment (hover: the segment, the user and the
-user's three most recent titles), a card per segment, the similarity heatmap, the most significant
+user's three most recent titles; the caption names the method that placed the users: UMAP, t-SNE or
+PCA), a card per segment, the similarity heatmap, the most significant
 differences between segments, sections added by other plugins, and a method and reproducibility
 appendix (config, seed, plugins with versions, input fingerprints, seconds per stage). Every part is
 drawn only when the run holds its data: a run made with the `profile` analysis alone gives a shorter
@@ -40,29 +41,38 @@ registration is not a report format: do not list it in `report.formats`.
     def register_reporters(register):
         register("html-section:churn", ChurnNote, description="a churn note in report.html")
 
-`json` writes `report.json`: the manifest summary (counts, period, seed, config, plugins, inputs,
-warnings, seconds), each analysis's run-level facts, and every segment as in segments.json.
+The page itself lives in package data beside this module, `report_templates/`: the Jinja2 template
+`report.html.j2`, the stylesheet `report.css` and the script `report.js` (which draws the figures).
+They are read once per process and inlined into every page, so the page still loads nothing.
 
-`seglens report RUN --format html|md|json [-o FILE]` writes one report, by default into the run folder
-(atomically, like every file seglens writes).
+Elsewhere: the `json` reporter is `report_json.py`, the `seglens report` command `report_command.py`,
+and the tolerant readers both reporters share `report_data.py`.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html as _html
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
 from seglens import atomic, hookimpl, plugins
+from seglens.default_plugins import map_command
 from seglens.default_plugins.map_command import DEFAULT_MAX_POINTS, segment_colours, stratified_sample
+from seglens.default_plugins.report_data import as_dict as _d
+from seglens.default_plugins.report_data import as_list as _l
+from seglens.default_plugins.report_data import clean as _clean
+from seglens.default_plugins.report_data import read_json as _read_json
+from seglens.default_plugins.report_data import read_parquet as _read_parquet
+from seglens.default_plugins.report_data import run_name
 from seglens.runfolder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -93,26 +103,6 @@ def ptext(value: Any, limit: int = 0) -> str:
     return "\u200b" + s if s.startswith("$") else s  # never a LaTeX string
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return str(obj)
-
-
 def _isnum(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(float(x))
 
@@ -134,14 +124,6 @@ def fpct(x: Any, digits: int = 1) -> str:
     return f"{float(x) * 100:.{digits}f}%" if _isnum(x) else ""
 
 
-def _d(x: Any) -> dict[str, Any]:
-    return x if isinstance(x, dict) else {}
-
-
-def _l(x: Any) -> list[Any]:
-    return x if isinstance(x, list) else []
-
-
 def _label(name: str) -> str:
     return str(name).replace("_", " ")
 
@@ -153,26 +135,6 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 # --- data from the run folder ------------------------------------------------------------------------
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        log.warning("could not read %s", path)
-        return {}
-
-
-def _read_parquet(path: Path):
-    if not path.exists():
-        return None
-    try:
-        import pandas as pd
-
-        return pd.read_parquet(path)
-    except Exception as exc:  # a table another plugin writes differently must not sink the report
-        log.warning("could not read %s: %s", path, exc)
-        return None
-
-
 def recent_titles(run: RunFolder, user_ids: list[str], k: int = 3) -> dict[str, list[str]]:
     """Each given user's `k` most recent distinct items (titles, else ids), by DuckDB over the run's
     events.parquet and items.parquet, for these users only."""
@@ -230,6 +192,7 @@ class HtmlReport:
         self.colours = segment_colours(self.ids or [0])
         self.names = {int(s["id"]): str(s.get("name") or ("Unassigned users" if int(s["id"]) < 0
                                                           else f"Segment {s['id']}")) for s in self.segments}
+        self.map = map_command.map_info(run)  # how the map coordinates were made (method, input, settings)
         self.figures: dict[str, Any] = {}
         self.problems: list[str] = []
         self.titles: dict[str, list[str]] = {}
@@ -283,6 +246,7 @@ class HtmlReport:
             config.append(("embedding", f"{embed.get('strategy', '')} \u00b7 {embed.get('model', '')}"))
         if cfg.get("reduce"):
             config.append(("reducer", str(_d(cfg["reduce"]).get("method", ""))))
+        config.append(("map", str(self.map["label"])))
         cl = _d(cfg.get("cluster"))
         if cl:
             config.append(("clusterer", f"{cl.get('method', '')} (min cluster size {cl.get('min_cluster_size', '')})"))
@@ -382,7 +346,8 @@ class HtmlReport:
                        "hoverlabel": {"align": "left", "font": {"size": 12}}},
         }
         return {"points": n_pts, "users": len(users), "sampled": n_pts < len(users), "max_points": max_points,
-                "hover_items": bool(self.titles)}
+                "hover_items": bool(self.titles), "method": map_command.describe_map(self.map),
+                "details": map_command.map_details(self.map)}
 
     # -- cards
     def card(self, s: dict[str, Any]) -> dict[str, Any]:
@@ -838,6 +803,14 @@ class HtmlReport:
                ("created", str(m.get("created", ""))), ("seed", str(m.get("seed", "")))]
         if m.get("reused_stages"):
             run.append(("reused stages", ", ".join(map(str, _l(m["reused_stages"])))))
+        where = map_command.describe_map(self.map)
+        if map_command.map_details(self.map):
+            where += f"; {map_command.map_details(self.map)}"
+        if _isnum(self.map.get("seed")):
+            where += f", seed {int(self.map['seed'])}"
+        if _isnum(self.map.get("seconds")):
+            where += f", {float(self.map['seconds']):,.1f} s"
+        run.append(("map", where))
         return {"plugins": plug, "inputs": inputs, "config": config, "analyses": analyses, "run": run,
                 "seconds": [{"stage": k, "s": f"{v:,.2f}", "w": round(100 * v / hi, 1)} for k, v in secs],
                 "total": f"{total:,.1f}"}
@@ -857,19 +830,35 @@ class HtmlReport:
         differences = self.safely("differences", self.differences)
         extra = self.safely("plugin sections", self.extra_sections) or []
         appendix = self.safely("appendix", self.appendix)
-        name = self.run.path.name
-        name = name.removesuffix(".partial")
         env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,
                                  lstrip_blocks=True)
-        template = env.from_string(TEMPLATE)
+        template = env.from_string(page_asset("report.html.j2"))
         page = template.render(
-            run_name=name, seed=str(self.m.get("seed", "")), created=str(self.m.get("created", "")), version=str(self.m.get("seglens_version", "")),
+            run_name=run_name(self.run.path), seed=str(self.m.get("seed", "")), created=str(self.m.get("created", "")),
+            version=str(self.m.get("seglens_version", "")),
             overview=overview, map=map_info, summary=summary, cards=cards, similarity=similarity,
             differences=differences, extra=extra, appendix=appendix, problems=self.problems,
-            plotlyjs=Markup(_plotly_js()), figures=Markup(safe_json(self.figures)), css=Markup(CSS), js=Markup(JS),
+            plotlyjs=Markup(_plotly_js()), figures=Markup(safe_json(self.figures)),
+            css=Markup(page_asset("report.css")), js=Markup(page_asset("report.js")),
         )
         log.debug("report.html rendered in %.2fs", time.perf_counter() - t0)
         return page
+
+
+TEMPLATES = "report_templates"
+
+
+@functools.cache
+def page_asset(name: str) -> str:
+    """A file of the page (template, CSS, JS) from the package data, read once per process.
+
+    Through importlib.resources, so it is found in an editable checkout and in a plain install alike;
+    a missing file means a broken install, which the message says."""
+    try:
+        return (resources.files("seglens.default_plugins") / TEMPLATES / name).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise RuntimeError(f"seglens is installed without its report template {TEMPLATES}/{name}; "
+                           "reinstall seglens") from exc
 
 
 _PLOTLY_JS: str | None = None
@@ -899,524 +888,6 @@ class HtmlReporter:
         return atomic.write_text(Path(path), HtmlReport(run, self.options).render())
 
 
-def report_json(run: RunFolder) -> dict[str, Any]:
-    m = run.manifest
-    analyses = _d(_read_json(run.path / "analyses.json"))
-    stats = _d(m.get("stats"))
-    return _clean({
-        "format": "seglens-report/1",
-        "run": run.path.name.removesuffix(".partial"),
-        "summary": {
-            "seglens_version": m.get("seglens_version"), "created": m.get("created"), "seed": m.get("seed"),
-            "loader": m.get("loader"), "value_kind": m.get("value_kind"), "has_catalog": m.get("has_catalog"),
-            "counts": m.get("counts", {}), "period": {"first": stats.get("first_ts"), "last": stats.get("last_ts")},
-            "quality": {**_d(_d(_d(analyses.get("profile")).get("facts")).get("quality")),
-                        **{k: v for k, v in _d(_d(analyses.get("quality")).get("facts")).items()
-                           if not isinstance(v, (dict, list))}},
-            "config": m.get("config", {}), "plugins": m.get("plugins", {}), "inputs": m.get("inputs", []),
-            "warnings": m.get("warnings", []), "seconds": m.get("seconds", {}),
-        },
-        "analyses": {name: ({"skipped": a.get("skipped")} if _d(a).get("skipped") else _d(a).get("facts", {}))
-                     for name, a in analyses.items()},
-        "segments": run.segments(),
-    })
-
-
-class JsonReporter:
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-
-    def write(self, run: RunFolder, path: Path) -> Path:
-        return atomic.write_json(Path(path), report_json(run))
-
-
 @hookimpl
 def register_reporters(register):
     register("html", HtmlReporter, description="report.html: one self-contained interactive page (works offline)")
-    register("json", JsonReporter, description="report.json: the segments and the manifest summary")
-
-
-# --- the command -------------------------------------------------------------------------------------
-@click.command(name="report")
-@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", default="html", show_default=True, help="html, md, json, or another reporter.")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="The file to write (default RUN/report.<ext>).")
-@click.option("--max-points", type=int, default=None,
-              help=f"Largest number of users on the map (default {DEFAULT_MAX_POINTS:,}; larger runs are sampled).")
-def report_cmd(run_dir: Path, fmt: str, out: Path | None, max_points: int | None) -> None:
-    """Write a report of a finished run (HTML by default) without recomputing anything."""
-    from rich.markup import escape
-    from seglens import progress
-    from seglens.errors import SeglensError
-    from seglens.reporting import EXTENSIONS
-
-    run = RunFolder(run_dir)
-    fmt = {"markdown": "md"}.get(fmt, fmt)
-    names = sorted(n for n in plugins.registrations("reporter") if not n.startswith(SECTION_PREFIX))
-    if fmt not in names:
-        raise SeglensError(f"no report format '{fmt}'", hint=f"available: {', '.join(names)}")
-    cfg = _d(run.manifest.get("config"))
-    options = {**_d(cfg.get("report")), "seed": cfg.get("seed", run.manifest.get("seed", 0))}
-    if max_points is not None:
-        if max_points < 1:
-            raise SeglensError("--max-points must be at least 1")
-        options["map_max_points"] = max_points
-    target = Path(out) if out is not None else run.path / f"report.{EXTENSIONS.get(fmt, fmt)}"
-    if target.exists() and target.is_dir():
-        raise SeglensError("the output path is a folder", file=target, hint="give a file name with -o")
-    t0 = time.perf_counter()
-    plugins.create("reporter", fmt, options).write(run, target)
-    progress.info(escape(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f}s)"))
-
-
-@hookimpl
-def register_commands(cli):
-    cli.add_command(report_cmd)
-
-
-# --- page -----------------------------------------------------------------------------------------------
-CSS = r"""
-:root{--bg:#f4f6f9;--card:#fff;--ink:#1c2330;--muted:#5f6b7a;--line:#e3e7ed;--soft:#f7f8fa;--accent:#2f5fd0;
---good:#1a7f4b;--good-bg:#e6f5ec;--warn:#9a6200;--warn-bg:#fdf3dc;--bad:#b42318;--bad-bg:#fdeceb;
---font:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Liberation Sans",sans-serif;
---mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
-*{box-sizing:border-box}
-html{scroll-behavior:smooth}
-body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 var(--font);-webkit-font-smoothing:antialiased}
-a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
-.top{background:#17213a;color:#fff;padding:26px 0 0}
-.wrap{max-width:1240px;margin:0 auto;padding:0 28px}
-.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:#9fb3da;font-weight:600}
-.top h1{margin:4px 0 2px;font-size:28px;font-weight:650;letter-spacing:-.01em}
-.top .sub{color:#c3cee3;margin:0 0 18px;font-size:14px}
-.top nav{display:flex;flex-wrap:wrap;gap:2px}
-.top nav a{color:#dbe4f5;padding:9px 14px;font-size:14px;border-radius:8px 8px 0 0}
-.top nav a:hover{background:rgba(255,255,255,.08);text-decoration:none}
-main{padding:8px 0 40px}
-section{margin:28px 0}
-h2{font-size:21px;margin:0 0 12px;font-weight:650;letter-spacing:-.01em}
-h3{margin:0;font-size:19px;font-weight:650}
-h4{margin:0 0 8px;font-size:12px;text-transform:uppercase;letter-spacing:.07em;color:var(--muted);font-weight:650}
-.panel{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:20px 22px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin-bottom:14px}
-.kpi{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:14px 16px}
-.kpi .k{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.06em;font-weight:600}
-.kpi .v{font-size:24px;font-weight:680;margin-top:2px;font-variant-numeric:tabular-nums;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.kpi .s{font-size:12px;color:var(--muted)}
-.kpi.wide{grid-column:span 2}.kpi.wide .v{font-size:21px;padding-top:3px}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:14px}
-dl.kv{display:grid;grid-template-columns:auto 1fr;gap:4px 16px;margin:0;font-size:14px}
-dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%;font-size:14px}
-th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);font-weight:650;padding:8px 10px;border-bottom:1px solid var(--line);white-space:nowrap}
-td{padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-tr:last-child td{border-bottom:0}
-td.segname{min-width:200px}
-td.nowrap{white-space:nowrap}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.tablewrap{overflow-x:auto}
-.sw{display:inline-block;width:11px;height:11px;border-radius:3px;margin-right:7px;vertical-align:-1px;background:var(--c)}
-.sharebar{display:inline-block;height:7px;border-radius:4px;background:var(--c);opacity:.75;vertical-align:middle;margin-right:8px}
-.muted{color:var(--muted)}.small{font-size:13px}
-.note{font-size:13px;color:var(--muted);margin:10px 0 0}
-.warnings{border-left:4px solid #f59e0b;background:#fffaf0}
-.warnings ul{margin:6px 0 0;padding-left:18px}
-.plot{width:100%;min-height:120px}
-.plot-map{height:620px}
-.card{background:var(--card);border:1px solid var(--line);border-radius:14px;margin:18px 0;overflow:hidden;box-shadow:0 1px 3px rgba(16,24,40,.05)}
-.card>header{padding:16px 22px 14px;border-bottom:1px solid var(--line);border-top:5px solid var(--c);display:flex;flex-wrap:wrap;align-items:baseline;gap:8px 14px}
-.card .sid{color:var(--muted);font-weight:600;margin-right:4px}
-.card .meta{color:var(--muted);font-size:14px}
-.card .body{padding:18px 22px 20px}
-.desc{font-size:16px;margin:0 0 14px;max-width:80ch}
-.badge{display:inline-block;font-size:12px;font-weight:600;padding:2px 9px;border-radius:999px;background:#eef1f5;color:#3b4656}
-.badge.good{background:var(--good-bg);color:var(--good)}.badge.warn{background:var(--warn-bg);color:var(--warn)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
-.badges{display:flex;gap:6px;flex-wrap:wrap;margin-left:auto}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:18px 28px;margin-top:16px}
-.grid3{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:18px 28px;margin-top:16px}
-.block{min-width:0}
-ul.clean{margin:0;padding-left:18px}ul.clean li{margin:3px 0}
-ul.actions li::marker{content:"\2192  ";color:var(--c)}
-.bars{display:grid;grid-template-columns:minmax(0,1.25fr) minmax(0,1fr) auto;gap:5px 10px;align-items:center;font-size:14px}
-.bars .lab{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.bars .track{position:relative;height:12px;background:var(--soft);border-radius:6px}
-.bars .fill{position:absolute;left:0;top:0;bottom:0;border-radius:6px;background:var(--c);opacity:.85}
-.bars .one{position:absolute;top:-3px;bottom:-3px;width:0;border-left:1.5px dashed #8a94a3}
-.bars .val{font-variant-numeric:tabular-nums;color:#3b4656;font-size:13px;text-align:right}
-.stack{display:flex;height:22px;border-radius:6px;overflow:hidden;background:var(--soft)}
-.stack span{display:block;height:100%}
-.legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin-top:7px;font-size:13px;color:#3b4656}
-.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
-.dropped{margin:0 0 14px;font-size:14px;background:#fff8f0;border:1px solid #f5dcc0;border-radius:8px;padding:8px 12px}
-.dropped summary{cursor:pointer;color:#8a4b00;font-weight:600}
-.dropped li{margin:5px 0}.dropped q{font-style:italic}
-.stat-table td{padding:4px 8px 4px 0;border:0}.stat-table td.n{padding-right:0}
-.stat-table td.ref{color:var(--muted);font-size:13px;text-align:right;white-space:nowrap;padding-left:12px}
-ol.recs{margin:0;padding-left:22px}ol.recs li{margin:3px 0}
-.chip{display:inline-block;padding:2px 9px;border:1px solid var(--line);border-radius:999px;font-size:13px;margin:2px 4px 2px 0;background:var(--soft)}
-.reps{font-size:14px}.reps code{font-family:var(--mono);font-size:13px;background:var(--soft);padding:1px 6px;border-radius:5px}
-code,pre{font-family:var(--mono)}
-pre{background:#0f172a;color:#e2e8f0;padding:14px 16px;border-radius:10px;overflow:auto;font-size:12.5px;line-height:1.45;max-height:480px}
-pre.notes{background:var(--soft);color:var(--ink);border:1px solid var(--line)}
-details.more{border-bottom:1px solid var(--line);padding:2px 0}details.more:last-child{border-bottom:0}
-details.more>summary{cursor:pointer;font-weight:600;font-size:14px;margin:6px 0}
-.hash{font-family:var(--mono);font-size:12px;word-break:break-all}
-.effect{display:inline-block;height:8px;background:#7c8db5;border-radius:4px;vertical-align:middle;margin-right:8px}
-footer{color:var(--muted);font-size:13px;text-align:center;padding:20px 0 40px}
-@media (max-width:700px){.wrap{padding:0 14px}.plot-map{height:460px}.bars{grid-template-columns:minmax(0,1fr) 90px auto}}
-@media print{body{background:#fff}.top{background:#fff;color:#000}.top nav{display:none}.card,.panel,.kpi{box-shadow:none;break-inside:avoid}}
-"""
-
-JS = r"""
-(function () {
-  var holder = document.getElementById('seglens-figures');
-  var specs = holder ? JSON.parse(holder.textContent) : {};
-  var els = Array.prototype.slice.call(document.querySelectorAll('[data-fig]'));
-  if (typeof window.Plotly === 'undefined') {
-    els.forEach(function (el) { el.textContent = 'The charts need JavaScript (plotly.js is inside this file).'; });
-    return;
-  }
-  var config = {displaylogo: false, responsive: true, typesetMath: false,
-                modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
-                toImageButtonOptions: {format: 'png', scale: 2, filename: 'seglens'}};
-  function webgl() {
-    try { var c = document.createElement('canvas');
-          return !!(window.WebGLRenderingContext && (c.getContext('webgl') || c.getContext('experimental-webgl'))); }
-    catch (e) { return false; }
-  }
-  function draw(el) {
-    if (el.getAttribute('data-drawn')) { return; }
-    el.setAttribute('data-drawn', '1');
-    var spec = specs[el.getAttribute('data-fig')];
-    if (!spec) { return; }
-    if (spec.webgl && webgl()) {
-      spec.data.forEach(function (t) { if (t.type === 'scatter') { t.type = 'scattergl'; } });
-    }
-    Plotly.newPlot(el, spec.data, spec.layout, config);
-  }
-  window.seglensDrawAll = function () { els.forEach(draw); };
-  if ('IntersectionObserver' in window) {
-    var io = new IntersectionObserver(function (entries) {
-      entries.forEach(function (en) { if (en.isIntersecting) { io.unobserve(en.target); draw(en.target); } });
-    }, {rootMargin: '300px 0px'});
-    els.forEach(function (el) { if (el.hasAttribute('data-eager')) { draw(el); } else { io.observe(el); } });
-  } else {
-    els.forEach(draw);
-  }
-  window.addEventListener('beforeprint', window.seglensDrawAll);
-})();
-"""
-
-TEMPLATE = r"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="seglens {{ version }}">
-<link rel="icon" href="data:,">
-<title>{{ run_name }} · seglens segment report</title>
-<style>{{ css }}</style>
-</head>
-<body>
-<header class="top">
-  <div class="wrap">
-    <div class="brand">seglens · segment report</div>
-    <h1>{{ run_name }}</h1>
-    <p class="sub">{% if created %}created {{ created }}{% endif %}{% if version %} · seglens {{ version }}{% endif %}</p>
-    <nav>
-      <a href="#overview">Overview</a>
-      {% if map %}<a href="#map">Map</a>{% endif %}
-      {% if cards %}<a href="#segments">Segments</a>{% endif %}
-      {% if similarity %}<a href="#similarity">Similarity</a>{% endif %}
-      {% if differences %}<a href="#differences">Differences</a>{% endif %}
-      {% for x in extra %}<a href="#extra-{{ loop.index }}">{{ x.title }}</a>{% endfor %}
-      <a href="#appendix">Method</a>
-    </nav>
-  </div>
-</header>
-<main class="wrap">
-
-<section id="overview">
-  <h2>Overview</h2>
-  <div class="kpis">
-    {% for k, v, s in overview.kpis %}
-    <div class="kpi{{ ' wide' if k == 'period' }}"><div class="k">{{ k }}</div><div class="v" title="{{ v }}">{{ v }}</div>{% if s %}<div class="s">{{ s }}</div>{% endif %}</div>
-    {% endfor %}
-  </div>
-  <div class="cols">
-    {% if overview.quality %}
-    <div class="panel"><h4>Segmentation quality</h4>
-      <dl class="kv">{% for k, v in overview.quality %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>
-    </div>
-    {% endif %}
-    <div class="panel"><h4>Configuration</h4>
-      <dl class="kv">{% for k, v in overview.config %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>
-    </div>
-  </div>
-  {% if overview.warnings %}
-  <div class="panel warnings" style="margin-top:14px"><h4>Warnings</h4>
-    <ul>{% for w in overview.warnings %}<li>{{ w }}</li>{% endfor %}</ul>
-  </div>
-  {% endif %}
-  {% if summary and summary.rows %}
-  <div class="panel tablewrap" style="margin-top:14px">
-    <h4>Segments at a glance</h4>
-    <table>
-      <thead><tr><th class="n">#</th><th>segment</th><th class="n">users</th><th>share</th><th>most lifted categories</th>
-        {% if summary.value %}<th class="n" title="share of all revenue">revenue</th><th class="n" title="customer lifetime value per user">CLV/user</th>{% endif %}
-        {% if summary.life %}<th class="n" title="share of users at risk or churned">at risk</th>{% endif %}
-        {% if summary.growth %}<th class="n" title="active users, last periods vs the ones before">growth</th>{% endif %}
-        <th class="n" title="share of the description's sentences backed by the facts">grounded</th></tr></thead>
-      <tbody>
-      {% for r in summary.rows %}
-      <tr style="--c:{{ r.colour }}">
-        <td class="n">{{ r.id }}</td>
-        <td class="segname"><span class="sw"></span>{% if r.card %}<a href="#seg-{{ r.id }}">{{ r.name }}</a>{% else %}<span class="muted">{{ r.name }}</span>{% endif %}</td>
-        <td class="n">{{ r.size }}</td>
-        <td class="n" style="text-align:left"><span class="sharebar" style="width:{{ r.share_w * 0.8 }}px"></span>{{ r.share }}</td>
-        <td class="small">{{ r.cats }}</td>
-        {% if summary.value %}<td class="n">{{ r.revenue }}</td><td class="n">{{ r.clv }}</td>{% endif %}
-        {% if summary.life %}<td class="n">{{ r.risk }}</td>{% endif %}
-        {% if summary.growth %}<td class="n">{{ r.growth }}</td>{% endif %}
-        <td class="n">{{ r.grounding }}</td>
-      </tr>
-      {% endfor %}
-      </tbody>
-    </table>
-  </div>
-  {% endif %}
-</section>
-
-{% if map %}
-<section id="map">
-  <h2>Map of users</h2>
-  <div class="panel">
-    <div id="map-plot" class="plot plot-map" data-fig="map" data-eager></div>
-    <p class="note">Each point is a user, placed by a 2-D projection of the user vectors (nearby users behave alike; the axes have no units) and coloured by segment.
-    {% if map.sampled %}<strong>Showing a stratified sample of {{ "{:,}".format(map.points) }} of {{ "{:,}".format(map.users) }} users</strong> (at most {{ "{:,}".format(map.max_points) }}, every segment kept; legend counts are for all users).{% else %}All {{ "{:,}".format(map.users) }} users are shown.{% endif %}
-    {{ " " }}{% if map.hover_items %}Hover a point for the user's three most recent items.{% endif %} Click a legend entry to hide a segment; double-click to isolate it.</p>
-  </div>
-</section>
-{% endif %}
-
-{% if cards %}
-<section id="segments">
-  <h2>Segments</h2>
-  {% for c in cards %}
-  <article class="card" id="seg-{{ c.id }}" style="--c:{{ c.colour }}">
-    <header>
-      <h3><span class="sid">#{{ c.id }}</span>{{ c.name }}</h3>
-      <span class="meta">{{ c.size }} users · {{ c.share }}</span>
-      <span class="badges">
-        {% for b in c.badges %}<span class="badge {{ b.level }}" title="{{ b.title }}">{{ b.text }}</span>{% endfor %}
-        {% if c.grounding and c.grounding.score %}<span class="badge {{ c.grounding.level }}" title="share of the description's sentences backed by the facts">grounding {{ c.grounding.score }}</span>{% endif %}
-      </span>
-    </header>
-    <div class="body">
-      {% if c.description %}<p class="desc">{{ c.description }}</p>{% endif %}
-      {% if c.grounding and c.grounding.dropped %}
-      <details class="dropped"><summary>{{ c.grounding.dropped|length }} sentence{{ "s" if c.grounding.dropped|length != 1 }} dropped by the grounding check</summary>
-        <ul class="clean">{% for d in c.grounding.dropped %}<li><q>{{ d.sentence }}</q> <span class="muted">({{ d.field }}) — {{ d.reason }}</span></li>{% endfor %}</ul>
-      </details>
-      {% endif %}
-      {% if c.traits or c.actions %}
-      <div class="grid2">
-        {% if c.traits %}<div class="block"><h4>Traits</h4><ul class="clean">{% for t in c.traits %}<li>{{ t }}</li>{% endfor %}</ul></div>{% endif %}
-        {% if c.actions %}<div class="block"><h4>Suggested actions</h4><ul class="clean actions">{% for a in c.actions %}<li>{{ a }}</li>{% endfor %}</ul></div>{% endif %}
-      </div>
-      {% endif %}
-      {% if c.categories or c["items"] %}
-      <div class="grid2">
-        {% for title, bars in (("Lifted categories", c.categories), ("Lifted items", c["items"])) if bars %}
-        <div class="block"><h4>{{ title }} <span class="muted" style="text-transform:none;letter-spacing:0;font-weight:400">(lift; dashed line = like everyone)</span></h4>
-          <div class="bars">
-          {% for b in bars %}
-            <div class="lab" title="{{ b.label }}">{{ b.label }}</div>
-            <div class="track" title="{{ b.note }}"><div class="fill" style="width:{{ b.w }}%"></div>{% if b.one %}<div class="one" style="left:{{ b.one }}%"></div>{% endif %}</div>
-            <div class="val">{{ b.lift }}</div>
-          {% endfor %}
-          </div>
-        </div>
-        {% endfor %}
-      </div>
-      {% endif %}
-      {% if c.stats %}
-      <div class="grid3">
-        {% for title, rows in c.stats %}
-        <div class="block"><h4>{{ title }}</h4>
-          <table class="stat-table">{% for k, v, ref in rows %}<tr><td>{{ k }}</td><td class="n"><strong>{{ v }}</strong></td><td class="ref">{% if ref %}{% if title == "Behaviour" %}all {{ ref }}{% else %}{{ ref }}{% endif %}{% endif %}</td></tr>{% endfor %}</table>
-        </div>
-        {% endfor %}
-      </div>
-      {% endif %}
-      {% if c.lifecycle or c.satisfaction %}
-      <div class="grid2">
-        {% if c.lifecycle %}
-        <div class="block"><h4>Lifecycle mix</h4>
-          <div class="stack">{% for p in c.lifecycle.parts %}<span style="width:{{ p.w }}%;background:{{ p.colour }}" title="{{ p.title }}"></span>{% endfor %}</div>
-          <div class="legend">{% for p in c.lifecycle.parts %}<span title="{{ p.title }}"><i style="background:{{ p.colour }}"></i>{{ p.label }} {{ p.share }}</span>{% endfor %}</div>
-          {% if c.lifecycle.note %}<p class="note">{{ c.lifecycle.note }}</p>{% endif %}
-        </div>
-        {% endif %}
-        {% if c.satisfaction %}
-        <div class="block"><h4>Satisfaction</h4>
-          <table class="stat-table">{% for k, v in c.satisfaction.stats %}<tr><td>{{ k }}</td><td class="n"><strong>{{ v }}</strong></td></tr>{% endfor %}</table>
-          {% if c.satisfaction.dist %}
-          <div class="bars" style="margin-top:8px">
-            {% for d in c.satisfaction.dist %}<div class="lab">rating {{ d.level }}</div><div class="track"><div class="fill" style="width:{{ d.w }}%"></div></div><div class="val">{{ d.share }}</div>{% endfor %}
-          </div>
-          {% endif %}
-        </div>
-        {% endif %}
-      </div>
-      {% endif %}
-      {% if c.growth %}
-      <div class="grid2">
-        <div class="block"><h4>Growth</h4>
-          <table class="stat-table">{% for k, v in c.growth.stats %}<tr><td>{{ k }}</td><td class="n"><strong>{{ v }}</strong></td></tr>{% endfor %}</table>
-        </div>
-        {% if c.growth.fig %}<div class="block"><h4>Active users with forecast</h4><div class="plot" style="height:230px" data-fig="{{ c.growth.fig }}"></div></div>{% endif %}
-      </div>
-      {% endif %}
-      {% if c.recommendations or c.differences %}
-      <div class="grid2">
-        {% if c.recommendations %}
-        <div class="block"><h4>Top recommendations</h4>
-          <ol class="recs">{% for r in c.recommendations %}<li>{{ r.title }} {% if r.note %}<span class="muted small">({{ r.note }})</span>{% endif %}</li>{% endfor %}</ol>
-        </div>
-        {% endif %}
-        {% if c.differences %}
-        <div class="block"><h4>What sets them apart</h4>
-          <table class="stat-table">
-            <tr><td></td><td class="n muted small">segment</td><td class="ref">rest</td><td class="ref">effect</td></tr>
-            {% for d in c.differences %}<tr><td>{{ d.what }}</td><td class="n"><strong>{{ d.seg }}</strong></td><td class="ref">{{ d.rest }}</td><td class="ref">{{ d.effect }}</td></tr>{% endfor %}
-          </table>
-        </div>
-        {% endif %}
-      </div>
-      {% endif %}
-      {% if c.preferences %}
-      <div class="grid2">
-        {% if c.preferences.bands %}<div class="block"><h4>Price bands</h4>{% for b in c.preferences.bands %}<span class="chip" title="{{ b.share }} of purchases">{{ b.label }}: {{ b.lift }}</span>{% endfor %}</div>{% endif %}
-        {% if c.preferences.under %}<div class="block"><h4>Under-indexed categories</h4>{% for u in c.preferences.under %}<span class="chip">{{ u }}</span>{% endfor %}</div>{% endif %}
-      </div>
-      {% endif %}
-      {% if c.nearest or c.representatives %}
-      <div class="grid2">
-        {% if c.nearest %}
-        <div class="block"><h4>Nearest segments</h4>
-          {% for n in c.nearest %}<div style="--c:{{ n.colour }}"><span class="sw"></span><a href="#seg-{{ n.id }}">#{{ n.id }} {{ n.name }}</a> <span class="muted small">{{ n.note }}</span></div>{% endfor %}
-        </div>
-        {% endif %}
-        {% if c.representatives %}
-        <div class="block reps"><h4>Representative users</h4>
-          {% for r in c.representatives %}<div><code>{{ r.user_id }}</code>{% if r.similarity %} <span class="muted small">similarity {{ r.similarity }}</span>{% endif %}{% if r.recent %}<div class="muted small" style="margin:0 0 4px 4px">recent: {{ r.recent|join(" · ") }}</div>{% endif %}</div>{% endfor %}
-        </div>
-        {% endif %}
-      </div>
-      {% endif %}
-      {% if c.describer %}<p class="note">Described by <strong>{{ c.describer }}</strong>.</p>{% endif %}
-    </div>
-  </article>
-  {% endfor %}
-</section>
-{% endif %}
-
-{% if similarity %}
-<section id="similarity">
-  <h2>How similar the segments are</h2>
-  <div class="panel">
-    <div class="plot" data-fig="similarity"></div>
-    <p class="note">From {{ similarity.source }}. Red = alike, white = unrelated, blue = opposite tastes; the diagonal (a segment with itself) is left blank.</p>
-    {% if similarity.pairs %}
-    <h4 style="margin-top:14px">Most similar pairs</h4>
-    <table><thead><tr><th>pair</th><th class="n">centroid cosine</th><th class="n">item overlap</th></tr></thead><tbody>
-    {% for p in similarity.pairs %}<tr><td><a href="#seg-{{ p.a }}">#{{ p.a }} {{ p.a_name }}</a> &amp; <a href="#seg-{{ p.b }}">#{{ p.b }} {{ p.b_name }}</a></td><td class="n">{{ p.cos }}</td><td class="n">{{ p.jac }}</td></tr>{% endfor %}
-    </tbody></table>
-    {% endif %}
-  </div>
-</section>
-{% endif %}
-
-{% if differences %}
-<section id="differences">
-  <h2>Most significant differences</h2>
-  <div class="cols">
-    {% if differences.rows %}
-    <div class="panel tablewrap"><h4>Across all segments</h4>
-      <table><thead><tr><th>measure</th><th>test</th><th title="ε²: Kruskal-Wallis epsilon squared; V: Cramér's V">effect size</th><th class="n">adjusted p</th></tr></thead><tbody>
-      {% for r in differences.rows %}<tr><td>{{ r.what }}</td><td class="muted">{{ r.test }}</td><td class="nowrap"><span class="effect" style="width:{{ r.w * 0.9 }}px"></span>{{ r.effect }}</td><td class="n">{{ r.p }}</td></tr>{% endfor %}
-      </tbody></table>
-    </div>
-    {% endif %}
-    {% if differences.per %}
-    <div class="panel"><h4>Each segment against everyone else</h4>
-      {% for p in differences.per %}
-      <div style="--c:{{ p.colour }};margin-bottom:8px"><span class="sw"></span><a href="#seg-{{ p.id }}"><strong>#{{ p.id }} {{ p.name }}</strong></a>
-        <div class="small muted" style="margin-left:18px">{{ p["items"]|join("; ") }}</div></div>
-      {% endfor %}
-    </div>
-    {% endif %}
-  </div>
-  {% if differences.note %}<p class="note">{{ differences.note }}.</p>{% endif %}
-</section>
-{% endif %}
-
-{% for x in extra %}
-<section id="extra-{{ loop.index }}">
-  <h2>{{ x.title }}</h2>
-  <div class="panel">{% if x.error %}<p class="muted">{{ x.error }}</p>{% else %}{{ x.html }}{% endif %}</div>
-</section>
-{% endfor %}
-
-{% if appendix %}
-<section id="appendix">
-  <h2>Method and reproducibility</h2>
-  <div class="cols">
-    <div class="panel"><h4>Run</h4><dl class="kv">{% for k, v in appendix.run %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>
-      <p class="note">Rerunning on the same inputs (fingerprints below) with the configuration below and seed {{ seed }} gives the same segments.</p></div>
-    {% if appendix.seconds %}
-    <div class="panel"><h4>Seconds per stage (total {{ appendix.total }})</h4>
-      <table class="stat-table">{% for s in appendix.seconds %}<tr><td>{{ s.stage }}</td><td style="width:55%"><span class="effect" style="width:{{ s.w }}%;background:#9fb0d3"></span></td><td class="n">{{ s.s }}</td></tr>{% endfor %}</table>
-    </div>
-    {% endif %}
-  </div>
-  {% if appendix.inputs %}
-  <div class="panel tablewrap" style="margin-top:14px"><h4>Inputs</h4>
-    <table><thead><tr><th>role</th><th>file</th><th>format</th><th class="n">bytes</th><th>sha256</th></tr></thead><tbody>
-    {% for i in appendix.inputs %}<tr><td>{{ i.role }}</td><td class="small" style="overflow-wrap:anywhere">{{ i.path }}</td><td>{{ i.format }}</td><td class="n">{{ i.bytes }}</td><td class="hash">{{ i.sha256 }}</td></tr>{% endfor %}
-    </tbody></table>
-  </div>
-  {% endif %}
-  {% if appendix.plugins %}
-  <div class="panel tablewrap" style="margin-top:14px"><h4>Plugins</h4>
-    <table><thead><tr><th>stage</th><th>implementation</th><th>plugin</th><th>version</th></tr></thead><tbody>
-    {% for p in appendix.plugins %}<tr><td>{{ p.stage }}</td><td>{{ p.name }}</td><td>{{ p.plugin }}</td><td>{{ p.version }}</td></tr>{% endfor %}
-    </tbody></table>
-  </div>
-  {% endif %}
-  {% if appendix.analyses %}
-  <div class="panel" style="margin-top:14px"><h4>Analyses</h4>
-    {% for a in appendix.analyses %}
-    <details class="more"><summary>{{ a.name }}{% if a.skipped %} <span class="badge warn">skipped: {{ a.skipped }}</span>{% endif %}</summary>
-      {% if a.notes %}<pre class="notes">{{ a.notes }}</pre>{% else %}<p class="muted small">No notes.</p>{% endif %}
-    </details>
-    {% endfor %}
-  </div>
-  {% endif %}
-  <div class="panel" style="margin-top:14px"><h4>Configuration</h4><pre>{{ appendix.config }}</pre></div>
-  {% if problems %}
-  <div class="panel warnings" style="margin-top:14px"><h4>Parts left out of this report</h4>
-    <ul>{% for p in problems %}<li>{{ p }}</li>{% endfor %}</ul></div>
-  {% endif %}
-</section>
-{% endif %}
-</main>
-<footer>Generated by seglens {{ version }} · a single self-contained file: it works offline and loads nothing from the network.</footer>
-<script>{{ plotlyjs }}</script>
-<script type="application/json" id="seglens-figures">{{ figures }}</script>
-<script>{{ js }}</script>
-</body>
-</html>
-"""
