@@ -11,6 +11,7 @@ from typing import Any
 import click
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .cli import cli
@@ -44,7 +45,8 @@ def show(run_dir: Path, segment: int | None, as_json: bool) -> None:
                           ("top categories (lift)", "left")):
             t.add_column(col, justify=just)
         for s in segs:
-            t.add_row(str(s["id"]), s.get("name", ""), f"{s['size']:,}", f"{s['share']:.1%}", _cats(s))
+            t.add_row(str(s["id"]), escape(s.get("name", "")), f"{s['size']:,}", f"{s['share']:.1%}",
+                      escape(_cats(s)))
         _out().print(t)
         return
     seg = run.segment(segment)
@@ -57,7 +59,8 @@ def show(run_dir: Path, segment: int | None, as_json: bool) -> None:
 def _print_segment(seg: dict[str, Any]) -> None:
     con = _out()
     p = seg.get("profile", {})
-    con.print(f"[bold]{seg['id']}. {seg.get('name', '')}[/bold]  {seg['size']:,} users ({seg['share']:.1%})",
+    name = escape(seg.get("name", ""))
+    con.print(f"[bold]{seg['id']}. {name}[/bold]  {seg['size']:,} users ({seg['share']:.1%})",
               markup=True, highlight=False)
     if seg.get("description"):
         con.print(seg["description"], markup=False, highlight=False)
@@ -71,7 +74,7 @@ def _print_segment(seg: dict[str, Any]) -> None:
         for c in (col, "users", "share", "population", "lift"):
             t.add_column(c, justify="left" if c == col else "right")
         for r in rows:
-            t.add_row(str(r.get(col) or r.get("item_id")), str(r["users"]), f"{r['share']:.1%}",
+            t.add_row(escape(str(r.get(col) or r.get("item_id"))), str(r["users"]), f"{r['share']:.1%}",
                       f"{r['population_share']:.1%}", f"{r['lift']:.2f}")
         con.print(t)
     rfm = p.get("rfm", {})
@@ -127,9 +130,9 @@ def similar(run_dir: Path, user_id: str | None, segment: int | None, k: int | No
     if as_json:
         click.echo(json.dumps({"user_id": user_id, "segment": me, "neighbours": out}, indent=2, ensure_ascii=False))
         return
-    t = Table(title=f"users most similar to {user_id} (segment {me}: {names.get(me, '')})")
+    t = Table(title=escape(f"users most similar to {user_id} (segment {me}: {names.get(me, '')})"))
     for c in ("user", "similarity", "segment", "segment name"):
         t.add_column(c, justify="right" if c in ("similarity", "segment") else "left")
     for o in out:
-        t.add_row(o["user_id"], f"{o['similarity']:.3f}", str(o["segment"]), o["segment_name"])
+        t.add_row(escape(o["user_id"]), f"{o['similarity']:.3f}", str(o["segment"]), escape(o["segment_name"]))
     _out().print(t)

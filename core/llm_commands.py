@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import atomic, plugins, progress
@@ -74,7 +75,7 @@ def describe(run_dir: Path, describer: str | None, model: str | None, prompts: P
         t.add_column(col)
     for s in run.segments():
         if s["id"] >= 0:
-            t.add_row(str(s["id"]), s["name"], f"{s.get('grounding', 1.0):.2f}")
+            t.add_row(str(s["id"]), escape(s["name"]), f"{s.get('grounding', 1.0):.2f}")
     Console().print(t)
 
 

@@ -361,6 +361,7 @@ def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alph
 
     Unassigned users are segment -1: put it after `--`, e.g. `seglens compare RUN --rest -- -1`."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from seglens.runfolder import RunFolder
@@ -395,7 +396,7 @@ def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alph
             va, vb = num(r.get("mean_a"), ",.3g"), num(r.get("mean_b"), ",.3g")
             cliff = num(r.get("cliffs_delta"), "+.2f")
         sig = r.get("p_adj") is not None and r["p_adj"] < alpha
-        t.add_row(name, va, vb, num(r.get("effect"), "+.2f"), cliff, num(r.get("p"), ".2g"),
+        t.add_row(escape(name), va, vb, num(r.get("effect"), "+.2f"), cliff, num(r.get("p"), ".2g"),
                   num(r.get("p_adj"), ".2g"), "significant" if sig else "")
     con = Console()
     con.print(t)

@@ -611,23 +611,34 @@ def register_commands(cli):
             click.echo(json.dumps(summary) if as_json else
                        f"wrote {summary['rows']:,} recommendations for {summary['users']:,} users to {out}")
             return
-        items = rec.recommend_user(str(user_id), k)
-        seg = int(rec.labels[rec.row(str(user_id))])
-        names = {int(s["id"]): s.get("name", "") for s in run.segments()}
+        res = user_recommendations(run, rec, str(user_id), k)
         if as_json:
-            click.echo(json.dumps({"user_id": str(user_id), "segment": seg, "segment_name": names.get(seg, ""),
-                                   "items": items}, indent=2, ensure_ascii=False))
+            click.echo(json.dumps(res, indent=2, ensure_ascii=False))
             return
-        from rich.console import Console
-        from rich.table import Table
+        print_user_recommendations(res)
 
-        t = Table(title=f"recommendations for {user_id} (segment {seg}: {names.get(seg, '')})")
-        for c in ("rank", "item", "score", "segment", "neighbours"):
-            t.add_column(c, justify="left" if c == "item" else "right")
-        for it in items:
-            t.add_row(str(it["rank"]), it["title"] or it["item_id"], f"{it['score']:.3f}",
-                      f"{it['segment_part']:.3f}", f"{it['neighbour_part']:.3f}")
-        Console().print(t)
+
+def user_recommendations(run: Any, rec: Recommender, user_id: str, k: int) -> dict[str, Any]:
+    """One user's top-k unseen items with their segment (shared by `recommend` and `explore`)."""
+    items = rec.recommend_user(str(user_id), k)
+    seg = int(rec.labels[rec.row(str(user_id))])
+    names = {int(s["id"]): s.get("name", "") for s in run.segments()}
+    return {"user_id": str(user_id), "segment": seg, "segment_name": names.get(seg, ""), "items": items}
+
+
+def print_user_recommendations(res: dict[str, Any]) -> None:
+    """The table of `user_recommendations`; titles and names are data, never rich markup."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=escape(f"recommendations for {res['user_id']} (segment {res['segment']}: {res['segment_name']})"))
+    for c in ("rank", "item", "score", "segment", "neighbours"):
+        t.add_column(c, justify="left" if c == "item" else "right")
+    for it in res["items"]:
+        t.add_row(str(it["rank"]), escape(it["title"] or it["item_id"]), f"{it['score']:.3f}",
+                  f"{it['segment_part']:.3f}", f"{it['neighbour_part']:.3f}")
+    Console().print(t)
 
 
 def _out_format(path: Path) -> str:

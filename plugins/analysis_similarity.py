@@ -186,19 +186,21 @@ def nearest_segments(run: Any, segment: int, k: int = 3) -> dict[str, Any]:
 
 def print_nearest_segments(run: Any, segment: int, k: int, as_json: bool) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     res = nearest_segments(run, segment, k)
     if as_json:
         click.echo(json.dumps(res, indent=2, ensure_ascii=False))
         return
-    t = Table(title=f"segments most similar to {res['segment']} ({res['name']})")
+    t = Table(title=escape(f"segments most similar to {res['segment']} ({res['name']})"))
     for c, just in (("segment", "right"), ("name", "left"), ("centroid cosine", "right"),
                     ("lifted-item Jaccard", "right")):
         t.add_column(c, justify=just)
     for o in res["nearest"]:
         jac = o["item_jaccard"]
-        t.add_row(str(o["segment"]), o["name"], f"{o['centroid_cosine']:.3f}", "" if jac is None else f"{jac:.3f}")
+        t.add_row(str(o["segment"]), escape(o["name"]), f"{o['centroid_cosine']:.3f}",
+                  "" if jac is None else f"{jac:.3f}")
     con = Console()
     if not res["nearest"]:
         con.print("this run has no other segment to compare with", markup=False, highlight=False)
