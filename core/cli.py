@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -15,9 +16,28 @@ from typing import Any, Callable
 import click
 
 from . import __version__, plugins, progress
-from .errors import SeglensError
+from .errors import InterruptedRun, SeglensError, StageFailed
 
 log = logging.getLogger("seglens")
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$")
+
+
+class NegativeIdCommand(click.Command):
+    """A command whose arguments may be negative numbers: `seglens show RUN -1` means the unassigned
+    users (segment -1), not an unknown option `-1`. Such tokens, unless they are an option's value,
+    move behind a `--` at the end, where Click reads them as arguments in their original order."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        valued = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count
+                  for o in p.opts + p.secondary_opts}
+        head, tail = (args[:args.index("--")], args[args.index("--") + 1:]) if "--" in args else (args, [])
+        keep, moved = [], []
+        for i, a in enumerate(head):
+            after_option = i > 0 and head[i - 1] in valued
+            (moved if _NEGATIVE_NUMBER.match(a) and not after_option else keep).append(a)
+        return super().parse_args(ctx, keep + (["--", *moved, *tail] if moved or tail else []))
 
 
 def pipeline_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -198,20 +218,23 @@ def main(argv: list[str] | None = None) -> None:
         if verbose:
             traceback.print_exc()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished stages are kept; rerun the same command with --resume to continue",
-                   err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # Click turns Ctrl-C into Abort; a run interrupted after a finished stage says how to go on
+        cause = exc if isinstance(exc, InterruptedRun) else exc.__cause__ or exc.__context__
+        if isinstance(cause, InterruptedRun):
+            click.echo(f"interrupted: the finished stages are kept in {cause}; rerun the same command with "
+                       "--resume to continue", err=True)
+        else:
+            click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # our bug
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+    except Exception as exc:  # our bug, or a plugin's
+        text = str(exc) if isinstance(exc, StageFailed) else f"internal error: {type(exc).__name__}: {exc}"
+        click.echo(f"error: {' '.join(text.split())}" if isinstance(exc, StageFailed) else text, err=True)
         if verbose:
             traceback.print_exc()
         else:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import cli
+from .cli import NegativeIdCommand, cli
 from .runfolder import RunFolder
 
 
@@ -26,7 +26,7 @@ def _cats(seg: dict[str, Any], n: int = 3) -> str:
     return ", ".join(f"{c['category']} ({c['lift']:.1f}x)" for c in seg.get("profile", {}).get("top_categories", [])[:n])
 
 
-@cli.command()
+@cli.command(cls=NegativeIdCommand)
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("segment", required=False, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -92,7 +92,7 @@ def _print_segment(seg: dict[str, Any]) -> None:
         con.print(f"  → {a}", markup=False, highlight=False)
 
 
-@cli.command()
+@cli.command(cls=NegativeIdCommand)
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("user_id", required=False)
 @click.option("--segment", type=int, help="Show the segments nearest to segment N instead of users.")

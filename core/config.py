@@ -40,14 +40,14 @@ DEFAULTS: dict[str, Any] = {
         "cache": True,
         "device": "cpu",
     },
-    "index": {"kind": "auto"},  # auto | flat | hnsw | ivf
+    "index": {"method": "faiss", "kind": "auto"},  # method: an index plugin's name; kind: auto | flat | hnsw | ivf
     "reduce": {
         "method": "umap",
         "n_components": 5,
         "n_neighbors": 15,
         "min_dist": 0.0,
         "metric": "cosine",
-        "map_method": "umap",  # umap | pca : the 2-D map
+        "map_method": "umap",  # umap | tsne | pca : the 2-D map
         "n_epochs": "auto",  # UMAP's default up to 10k users; 100 (clustering) and 50 (map) above
         "init": "auto",  # spectral up to 10k users, pca above
     },

@@ -51,5 +51,10 @@ class PluginError(SeglensError):
     """A plugin failed to load or misbehaved; the message names the plugin."""
 
 
-class InterruptedRun(Exception):
-    """Raised when the user interrupts a run; the partial folder is kept for --resume."""
+class StageFailed(Exception):
+    """A stage crashed inside a plugin: a bug (exit 1), but one whose message names the plugin."""
+
+
+class InterruptedRun(KeyboardInterrupt):
+    """The user interrupted a run after some stage finished: the partial folder is kept for --resume,
+    and the message says so. A KeyboardInterrupt still, so every handler of Ctrl-C treats it as one."""

@@ -86,11 +86,16 @@ def prompts() -> None:
 
 @prompts.command(name="list")
 @click.option("--prompts", "folder", type=click.Path(path_type=Path), help="An override folder to include.")
-def prompts_list(folder: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def prompts_list(folder: Path | None, as_json: bool) -> None:
     """List the prompt templates and where each comes from."""
     from .prompting import template_names
 
-    for name, path in template_names(folder).items():
+    names = template_names(folder)
+    if as_json:
+        click.echo(json.dumps({name: str(path) for name, path in names.items()}, indent=2))
+        return
+    for name, path in names.items():
         click.echo(f"{name}\t{path}")
 
 

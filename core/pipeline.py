@@ -18,10 +18,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from . import __version__, atomic, plugins, progress
 from .features import compute_features, load_features
-from .errors import SeglensError
+from .errors import InterruptedRun, SeglensError, StageFailed
 from .model import AnalysisContext, Dataset, Embeddings, LoadRequest, Segmentation
 from .reporting import write_reports
 from .runfolder import RunWriter
@@ -69,10 +70,23 @@ class Pipeline:
             return
         t0 = time.perf_counter()
         progress.status(f"[dim]{name}…[/dim]")
-        files = compute()
+        try:
+            files = compute()
+        except (SeglensError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self._plugin_failure(name, exc) from exc
         self.seconds[name] = round(time.perf_counter() - t0, 3)
         self.writer.mark_done(name, fingerprint, self.seconds[name], files)
         log.info("stage %s: %.2fs", name, self.seconds[name])
+
+    def _plugin_failure(self, stage_name: str, exc: Exception) -> "StageFailed":
+        """A stage that crashed inside a plugin names that plugin, so the user knows whom to report it
+        to (a third-party clusterer, say) instead of seeing an anonymous internal error."""
+        record = self.used_plugins.get(_STAGE_PLUGIN.get(stage_name, stage_name))
+        who = f"plugin '{record['plugin']}' ({_STAGE_PLUGIN.get(stage_name, stage_name)} '{record['name']}')" \
+            if record else "seglens"
+        return StageFailed(f"stage '{stage_name}' failed in {who}: {type(exc).__name__}: {exc}")
 
     def _use(self, stage: str, name: str) -> Any:
         """Create the implementation and record it (with its plugin's version) for the manifest."""
@@ -87,6 +101,11 @@ class Pipeline:
         except SeglensError:
             self.writer.discard_if_empty()  # a mistake found before any stage finished leaves nothing
             raise
+        except KeyboardInterrupt as exc:
+            self.writer.discard_if_empty()
+            if isinstance(exc, InterruptedRun) or not self.writer.staging.exists():
+                raise
+            raise InterruptedRun(str(self.writer.staging)) from exc
 
     def _check_names(self) -> None:
         """Fail on a misspelt stage name before spending minutes on loading and embedding."""
@@ -138,6 +157,8 @@ class Pipeline:
 
         self._stage("load", fp_load, load, load_restore)
         ds: Dataset = state["dataset"]
+        for msg in ds.warnings:  # duplicates dropped, catalog coverage, rows a format drops: say so now
+            progress.info(f"[yellow]warning:[/yellow] {escape(msg)}")
         self.used_plugins["loader"] = {"name": ds.loader, "plugin": plugins.plugin_of("loader", ds.loader),
                                        "version": plugins.version_of(plugins.plugin_of("loader", ds.loader))}
         self.warnings.extend(ds.warnings)
@@ -197,7 +218,7 @@ class Pipeline:
 
         # 4. index -----------------------------------------------------------------------------
         fp_index = _fp(fp_embed, cfg["index"])
-        index = self._use("index", "faiss")
+        index = self._use("index", cfg["index"].get("method", "faiss"))
 
         def build_index() -> list[str]:
             index.build(emb.vectors)
@@ -337,7 +358,7 @@ class Pipeline:
             "has_catalog": ds.has_catalog,
             "plugins": self.used_plugins,
             "map": _read_json(self.writer.path("map.json")),
-            "index": {"plugin": "faiss"},
+            "index": self.used_plugins.get("index", {"plugin": "faiss"}),
             "counts": {
                 "users": summary.n_users,
                 "events": summary.n_events,
@@ -371,6 +392,11 @@ def inputs_fingerprint(request: LoadRequest) -> list[Any]:
         if not files:
             out.append([str(p), "missing"])
     return out
+
+
+# Which implementation a stage runs, by its key in `used_plugins` (the analyse stage names its own).
+_STAGE_PLUGIN = {"load": "loader", "embed": "embedder", "index": "index", "reduce": "reducer",
+                 "cluster": "clusterer", "describe": "describer"}
 
 
 def _section(stage: str) -> str:

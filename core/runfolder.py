@@ -139,7 +139,8 @@ class RunFolder:
     def index(self) -> Any:
         from . import plugins
 
-        kind = self.manifest.get("index", {}).get("plugin", "faiss")
+        used = self.manifest.get("index", {})  # {"name", "plugin", "version"}; older runs: {"plugin": name}
+        kind = used.get("name", used.get("plugin", "faiss"))
         idx = plugins.create("index", kind, self.manifest.get("config", {}).get("index", {}))
         idx.load(self.path / "index.faiss")
         return idx

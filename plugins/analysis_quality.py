@@ -10,10 +10,15 @@ the B draws says whether the segment is a real structure (>= 0.75: stable), a pa
 membership is doubtful (0.6-0.75), or something that dissolves when the data is perturbed (< 0.6);
 `dissolved_in` counts the draws where its Jaccard fell below 0.5 (Hennig's "dissolved").
 
-Separately the clusterer is re-run with other seeds and compared with the adjusted Rand index
-(ARI). Both checks start from the run's reduced space: UMAP is upstream and is *not* re-run (that
-would cost as much as the run itself), so they measure the clusterer's sensitivity to the sample and
-to its own randomness, not the reducer's; the facts say so.
+Stability starts from the run's reduced space: UMAP is upstream and is *not* re-run for the B draws
+(that would cost B times the reduce stage), so it measures the clusterer's sensitivity to the sample,
+not the reducer's; the facts say so.
+
+Seed sensitivity is measured separately, on the whole reduce + cluster step: HDBSCAN is
+deterministic, so the run's seed acts only through the reducer (UMAP's layout). The run's reducer and
+clusterer are re-run from the embeddings with 3 other seeds on a seeded subsample of at most
+`seed_max_rows` users (default 5,000: UMAP on 5k points costs a few seconds), and each result is
+compared with the run's labels on the same users by the adjusted Rand index (ARI).
 
 Cost is bounded: a subsample never exceeds `stability_max_rows` rows (default 20,000; HDBSCAN on a
 5-D space takes a few seconds per fit at 100k users, well under one at 20k), so the B fits stay cheap
@@ -80,6 +85,7 @@ class QualityAnalysis:
         self.fraction = float(options.get("stability_fraction", 0.8))
         self.max_rows = int(options.get("stability_max_rows", 20_000))
         self.seed_runs = int(options.get("seed_runs", 3))
+        self.seed_max_rows = max(MIN_ROWS, int(options.get("seed_max_rows", 5000)))
         self.sil_sample = int(options.get("silhouette_sample", 5000))
         self.seed = int(options.get("seed", 42))
 
@@ -191,46 +197,63 @@ class QualityAnalysis:
         return run, per
 
     def _seed_agreement(self, ctx: AnalysisContext, labels: np.ndarray) -> dict[str, Any]:
-        """ARI between the run's labels and re-clusterings with other seeds (noise counts as a label).
+        """ARI between the run's labels and the whole reduce + cluster step re-run with other seeds.
 
-        Up to `stability_max_rows` users the run's own labels are the reference; above it a fixed
-        subsample is clustered with the run's seed and the other seeds, and compared with that.
+        The seed enters the segmentation through the reducer (UMAP's layout), not through HDBSCAN,
+        which is deterministic: re-running only the clusterer gives ARI 1.0 and proves nothing. So
+        the run's own reducer and clusterer (by name, through the plugin manager, with the run's
+        config) are re-run on a seeded subsample of the users' embeddings, capped at
+        `seed_max_rows` because UMAP is the expensive stage; the reference is the run's labels
+        restricted to the same users (noise counts as a label). Below the cap the subsample is every
+        user, so only the seed differs; above it the subsample's own manifold differs too, and
+        `seed_ari_between` (the re-runs against each other, same users) isolates the seed.
         """
         from sklearn.metrics import adjusted_rand_score
 
         n = len(labels)
-        out: dict[str, Any] = {"seed_note": "only the clusterer is re-run with other seeds; UMAP (upstream) is "
-                               "not re-run, so its randomness is not covered"}
-        if self.seed_runs <= 0 or n < MIN_ROWS:
+        reduce_cfg = dict(ctx.config.get("reduce", {}))
+        method = str(reduce_cfg.get("method", "umap"))
+        out: dict[str, Any] = {"seed_method": f"reduce ({method}) + cluster re-run from the embeddings with other "
+                               "seeds on a seeded subsample; ARI against the run's labels on the same users"}
+        vectors = getattr(ctx.embeddings, "vectors", None)
+        if self.seed_runs <= 0 or n < MIN_ROWS or vectors is None or len(vectors) != n:
             out["seed_ari"] = None
+            out["seed_note"] = "disabled" if self.seed_runs <= 0 else \
+                "no embeddings to re-reduce" if vectors is None or len(vectors) != n else f"too few users ({n})"
             return out
-        points = np.asarray(ctx.segmentation.reduced)
+        m = min(n, self.seed_max_rows)
+        rows = np.arange(n) if m == n else \
+            np.sort(np.random.default_rng(self.seed + 7).choice(n, size=m, replace=False))
         run_seed = int(ctx.config.get("seed", self.seed))
-        if n > self.max_rows:
-            rows = np.sort(np.random.default_rng(self.seed + 7).choice(n, size=self.max_rows, replace=False))
-            ref = self._fit(ctx, points[rows], run_seed, n)
-        else:
-            rows = np.arange(n)
-            ref = labels
-        aris = []
+        seeds = [run_seed + 101 * i for i in range(1, self.seed_runs + 1)]
+        n_components = int(reduce_cfg.get("n_components", 5))
+        sub = np.asarray(vectors)[rows]
+        ref = labels[rows]
+        runs: list[np.ndarray] = []
         try:
-            for i in range(1, self.seed_runs + 1):
-                aris.append(float(adjusted_rand_score(ref, self._fit(ctx, points[rows], run_seed + i, n))))
-        except Exception as exc:
+            for s in seeds:
+                reducer = plugins.create("reducer", method, {**reduce_cfg, "seed": s})
+                runs.append(self._fit(ctx, np.asarray(reducer.reduce(sub, n_components, s)), s, n))
+        except Exception as exc:  # a failing re-run must not sink the whole analysis
             out["seed_failure"] = f"{type(exc).__name__}: {exc}"[:200]
-        if not aris:
+        out.update({"seed_rows": int(m), "seeds": seeds[:len(runs)], "seed_runs": len(runs)})
+        if not runs:
             out["seed_ari"] = None
             return out
-        out.update({"seed_ari": _r(np.mean(aris)), "seed_ari_min": _r(min(aris)), "seed_runs": len(aris),
-                    "seed_rows": int(len(rows))})
-        if all(a == 1.0 for a in aris):
-            out["seed_note"] += "; every seed gave the same labels (the clusterer is deterministic, or the " \
-                                "segments do not depend on its random start)"
+        aris = [float(adjusted_rand_score(ref, r)) for r in runs]
+        out.update({"seed_ari": _r(np.mean(aris)), "seed_ari_min": _r(min(aris)),
+                    "seed_aris": [_r(a) for a in aris]})
+        if len(runs) > 1:
+            pairs = [adjusted_rand_score(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+            out["seed_ari_between"] = _r(np.mean(pairs))
+        out["seed_note"] = ("every user re-reduced: only the seed differs" if m == n else
+                            f"a {m:,}-user subsample re-reduced: its manifold differs from the full run's as well "
+                            "as the seed; seed_ari_between compares the re-runs with each other")
         return out
 
     def _markdown(self, run: dict[str, Any], per: dict[int, dict[str, Any]]) -> str:
         lines = [f"- segments: {run['n_segments']}; noise share: {run['noise_share']}"]
-        for key in ("relative_validity", "silhouette", "seed_ari"):
+        for key in ("relative_validity", "silhouette"):
             if run.get(key) is not None:
                 lines.append(f"- {key.replace('_', ' ')}: {run[key]:.3f}")
         if run.get("stability_mean_jaccard") is not None:
@@ -247,7 +270,12 @@ class QualityAnalysis:
                 sil = p.get("silhouette")
                 lines.append(f"| {s} | {'' if jac is None else f'{jac:.3f}'} | {p.get('stability') or ''} | "
                              f"{'' if sil is None else f'{sil:.3f}'} |")
-        lines += ["", "Stability re-clusters subsamples of the reduced space; UMAP is not re-run."]
+        if run.get("seed_ari") is not None:
+            lines.append(f"- seed ARI: mean {run['seed_ari']:.3f}, min {run['seed_ari_min']:.3f} over "
+                         f"{run['seed_runs']} re-runs of reduce + cluster with seeds {run['seeds']} on "
+                         f"{run['seed_rows']:,} users")
+        lines += ["", "Stability re-clusters subsamples of the reduced space (UMAP is not re-run); the seed ARI "
+                  "re-runs the reducer and the clusterer."]
         return "\n".join(lines)
 
 
@@ -275,14 +303,16 @@ def quality_figures(run: Any, compute: bool = True) -> dict[str, Any]:
     else:
         return {"source": "not measured (the run has no quality analysis)"}
     keys = ("n_segments", "noise_share", "relative_validity", "silhouette", "stability_mean_jaccard",
-            "stability_boots", "stability_rows", "seed_ari", "seed_ari_min")
+            "stability_boots", "stability_rows", "seed_ari", "seed_ari_min", "seed_ari_between", "seed_rows",
+            "seeds")
     out: dict[str, Any] = {k: facts.get(k) for k in keys if k in facts}
     for v in ("stable", "patterns", "dissolving"):
         if f"{v}_segments" in facts:
             out[f"{v}_segments"] = facts[f"{v}_segments"]
     out["segments"] = {str(s): {"jaccard": p.get("stability_jaccard"), "verdict": p.get("stability")}
                        for s, p in sorted(per.items()) if "stability_jaccard" in p}
-    out["note"] = "stability and seed ARI re-run the clusterer on the reduced space; UMAP is not re-run"
+    out["note"] = ("stability re-runs the clusterer on the reduced space (UMAP is not re-run); seed ARI re-runs "
+                   "the reducer and the clusterer with other seeds on a subsample")
     out["source"] = source
     return out
 
@@ -293,4 +323,4 @@ QualityAnalysis.figures = staticmethod(quality_figures)  # what `seglens evaluat
 @hookimpl
 def register_analyses(register):
     register("quality", QualityAnalysis, description="DBCV, silhouette, noise share, clusterboot stability per "
-             "segment (Jaccard), ARI across clusterer seeds")
+             "segment (Jaccard), ARI across seeds of reduce + cluster")

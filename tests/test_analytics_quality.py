@@ -49,8 +49,12 @@ def test_demo_segments_are_stable_and_facts_are_compact(demo):
     assert 0 < q["relative_validity"] <= 1 and 0.5 < q["silhouette"] <= 1
     assert q["stability_boots"] == 10 and q["stability_rows"] == 1200  # 80% without replacement
     assert q["stability_mean_jaccard"] >= 0.9
-    assert "UMAP" in q["stability_method"] and "UMAP" in q["seed_note"]  # said plainly: not re-run
-    assert q["seed_ari"] == pytest.approx(1.0, abs=0.05) and q["seed_runs"] == 3
+    assert "UMAP" in q["stability_method"]  # said plainly: stability does not re-run the reducer
+    # the seed ARI re-runs reduce + cluster, here on every user (1,500 is under the 5,000 cap)
+    assert q["seed_rows"] == 1500 and q["seed_runs"] == 3 and len(q["seed_aris"]) == 3
+    assert len(set(q["seeds"])) == 3 and 42 not in q["seeds"] and "umap" in q["seed_method"]
+    assert -1 <= q["seed_ari_min"] <= q["seed_ari"] <= 1 and q["seed_ari_min"] == min(q["seed_aris"])
+    assert q["seed_ari"] > 0.8  # planted segments survive another UMAP layout
     segs = json.loads((out / "segments.json").read_text())
     for s in segs:
         if s["id"] < 0:
@@ -62,6 +66,7 @@ def test_demo_segments_are_stable_and_facts_are_compact(demo):
         assert len(json.dumps(f)) < 200  # goes into LLM prompts
     assert sorted(q["stable_segments"]) == sorted(s["id"] for s in segs if s["id"] >= 0)
     assert "stability" in facts["markdown"] and "UMAP is not re-run" in facts["markdown"]
+    assert f"over 3 re-runs of reduce + cluster with seeds {q['seeds']} on 1,500 users" in facts["markdown"]
     assert "## quality" in (out / "report.md").read_text()
 
 
@@ -75,7 +80,7 @@ def test_random_labelling_dissolves(demo_ctx):
     assert all(p["stability"] == "dissolving" for p in res.per_segment.values())
     assert res.run_level["dissolving_segments"] == list(range(k))
     assert res.run_level["silhouette"] < 0.1  # random labels do not separate anything either
-    assert res.run_level["seed_ari"] < 0.1  # the clusterer's own clusters are not the random ones
+    assert abs(res.run_level["seed_ari"]) < 0.1  # re-run segments do not reproduce random labels
 
 
 def test_stability_cap_keeps_cost_bounded(demo_ctx):
@@ -83,10 +88,59 @@ def test_stability_cap_keeps_cost_bounded(demo_ctx):
                            "silhouette_sample": 300}).analyse(demo_ctx)
     r = res.run_level
     assert r["stability_rows"] == 400 and r["stability_boots"] == 3
-    assert r["seed_rows"] == 400 and r["seed_runs"] == 2  # above the cap: a fixed subsample, own reference
+    assert r["seed_rows"] == 1500 and r["seed_runs"] == 2  # seed_max_rows (5,000) is its own cap
     assert r["silhouette_sample"] == 300
     # planted segments survive even a 27% subsample (min_cluster_size 'auto' scales with the rows)
     assert r["stability_mean_jaccard"] >= 0.75
+
+
+def _rerun_by_hand(run: RunFolder, rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The run's own reducer and clusterer, by name through the plugin manager, on `rows` of the
+    run's embeddings with `seed`: what the seed ARI claims to do, done independently of it."""
+    from seglens import plugins
+
+    cfg = run.manifest["config"]
+    vectors = np.load(run.path / "embeddings.npy")
+    reducer = plugins.create("reducer", cfg["reduce"]["method"], {**cfg["reduce"], "seed": seed})
+    reduced = reducer.reduce(vectors[rows], int(cfg["reduce"]["n_components"]), seed)
+    clusterer = plugins.create("clusterer", cfg["cluster"]["method"], {**cfg["cluster"], "seed": seed})
+    return np.asarray(reduced), np.asarray(clusterer.cluster(reduced, seed).labels)
+
+
+def test_seed_ari_reruns_the_reducer_and_is_reproducible_by_hand(demo):
+    """One seed's figure recomputed outside the analysis; and that seed really moves UMAP's layout
+    while the run's own seed reproduces it (the old check re-ran only the deterministic HDBSCAN on
+    a fixed layout, so it could only ever say 1.0)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    out, _ = demo
+    run = RunFolder(out)
+    q = json.loads((out / "analyses.json").read_text())["quality"]["facts"]
+    labels = run.users()["segment"].to_numpy()
+    rows = np.arange(len(labels))  # seed_rows is every user on this run
+    reduced, new = _rerun_by_hand(run, rows, q["seeds"][0])
+    ari = adjusted_rand_score(labels, new)
+    assert -1 <= ari <= 1 and ari == pytest.approx(q["seed_aris"][0], abs=6e-4)
+    own = np.load(out / "reduced.npy")
+    same, _ = _rerun_by_hand(run, rows, run.manifest["seed"])
+    np.testing.assert_allclose(same, own, atol=1e-4)  # the run's seed reproduces the run's layout...
+    assert np.abs(reduced - own).max() > 0.5  # ...another seed gives another one
+
+
+def test_seed_ari_on_a_capped_subsample(demo, demo_ctx):
+    """Above `seed_max_rows` the figure is taken over a seeded subsample of that size, against the
+    run's labels restricted to it; recomputed by hand for the first seed."""
+    from sklearn.metrics import adjusted_rand_score
+
+    res = QualityAnalysis({"seed": 5, "stability_boots": 0, "seed_runs": 2, "seed_max_rows": 600}).analyse(demo_ctx)
+    r = res.run_level
+    assert r["seed_rows"] == 600 and r["seed_runs"] == 2 and len(r["seed_aris"]) == 2
+    assert "600-user subsample" in r["seed_note"] and -1 <= r["seed_ari_between"] <= 1
+    labels = np.asarray(demo_ctx.segmentation.labels)
+    rows = np.sort(np.random.default_rng(5 + 7).choice(len(labels), size=600, replace=False))
+    _, new = _rerun_by_hand(RunFolder(demo[0]), rows, r["seeds"][0])
+    assert adjusted_rand_score(labels[rows], new) == pytest.approx(r["seed_aris"][0], abs=6e-4)
+    assert r["seed_ari_min"] <= r["seed_ari"] <= 1
 
 
 def test_quality_figures_for_evaluate(demo, tmp_path):

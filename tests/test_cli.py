@@ -30,7 +30,7 @@ def _assert_user_error(r, *needles):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "directory", "column", "timestamp", "negative", "utf8",
-                                  "items-none-match"])
+                                  "items-none-match", "non-numeric", "items-missing", "users-directory"])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(case, tmp_path, good):
     events, items = good
     out = tmp_path / "run"
@@ -56,6 +56,14 @@ def test_bad_input_is_one_line_exit_2_and_no_run_folder(case, tmp_path, good):
     elif case == "utf8":
         (tmp_path / "u.csv").write_bytes(b"user_id,item_id,timestamp\na,caf\xe9,2024-01-01\n")
         args, needles = [tmp_path / "u.csv"], ("u.csv", "UTF-8")
+    elif case == "non-numeric":
+        bad = write_csv(tmp_path / "v.csv", "user_id,item_id,timestamp,value", ["a,b,2024-01-01,3", "a,c,2024-01-02,lots"])
+        args, needles = [bad, "--value-kind", "amount"], ("v.csv", "lots")
+    elif case == "items-missing":
+        args, needles = [events, "--items", tmp_path / "no-items.csv"], ("no-items.csv",)
+    elif case == "users-directory":
+        (tmp_path / "udir").mkdir()
+        args, needles = [events, "--items", items, "--users", tmp_path / "udir"], ("udir",)
     elif case == "items-none-match":
         other = write_csv(tmp_path / "other.csv", "item_id,title,categories", ["zz,Nothing,None"])
         args, needles = [events, "--items", other], ("other.csv",)
@@ -96,7 +104,10 @@ def test_config_show_reflects_overrides(tmp_path):
     cfgfile.write_text("seed = 7\n[cluster]\nmin_cluster_size = 33\n")
     r = seglens("config", "show", "--config", cfgfile, "--set", "embed.batch_size=8")
     assert r.returncode == 0, r.stderr
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     cfg = tomllib.loads(r.stdout)
     assert cfg["seed"] == 7 and cfg["cluster"]["min_cluster_size"] == 33 and cfg["embed"]["batch_size"] == 8

@@ -279,5 +279,8 @@ def test_prompts_commands(tmp_path):
     (tmp_path / "ask.j2").write_text("custom {{ question }}")
     r = seglens("prompts", "show", "ask", "--prompts", tmp_path)
     assert r.stdout == "custom {{ question }}"
+    listed = json.loads(seglens("prompts", "list", "--json", "--prompts", tmp_path).stdout)
+    assert listed["ask"] == str(tmp_path / "ask.j2")  # the override wins, and says where it comes from
+    assert listed["describe_segment"].endswith("describe_segment.j2") and str(tmp_path) not in listed["describe_segment"]
     r = seglens("prompts", "show", "nope")
     assert r.returncode == 2 and "no prompt template 'nope'" in r.stderr

@@ -101,6 +101,10 @@ def row_for(scenario: str, strategy: str, cache: str, run_dir: Path, labels: Pat
                noise=round(m["counts"]["noise_users"] / max(m["counts"]["users"], 1), 4),
                seconds=m["seconds"], stage_sum=round(sum(m["seconds"].values()), 2),
                users_per_s=round(m["counts"]["users"] / wall, 1))
+    analyses = run_dir / "analyses.json"
+    if analyses.is_file():  # seconds per analysis, recorded by run_analyses (older runs lack them)
+        row["analyses"] = {name: {"seconds": a.get("seconds"), "skipped": a.get("skipped")}
+                           for name, a in json.loads(analyses.read_text()).items()}
     embed_meta = run_dir / "embed_meta.json"
     if embed_meta.is_file():
         row["embed_detail"] = json.loads(embed_meta.read_text()).get("seconds")
@@ -128,6 +132,24 @@ def print_table(rows: list[dict]) -> None:
         if r["exit"] != 0:
             cells[-1] = f"FAILED exit {r['exit']}"
         print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+
+
+def print_analyses(rows: list[dict]) -> None:
+    """Seconds per analysis of each run, slowest first, so the costly one is plain to see; the
+    remainder is the stage's own overhead (building segments.json, writing files)."""
+    for r in rows:
+        per = r.get("analyses")
+        if not per:
+            continue
+        stage = r.get("seconds", {}).get("analyse")
+        timed = {k: v["seconds"] for k, v in per.items() if v.get("seconds") is not None}
+        print(f"\nanalyses of {r['scenario']} {r['strategy']} {r['cache']} (analyse stage "
+              f"{'-' if stage is None else f'{stage:.1f}'} s, sum of analyses {sum(timed.values()):.1f} s):")
+        for name in sorted(per, key=lambda k: -(per[k].get("seconds") or 0.0)):
+            sec = per[name].get("seconds")
+            share = f"{sec / stage:6.1%}" if sec is not None and stage else "     -"
+            skipped = f"  (skipped: {per[name]['skipped']})" if per[name].get("skipped") else ""
+            print(f"  {name:>16}  {'-' if sec is None else f'{sec:8.2f}'} s  {share}{skipped}")
 
 
 def main() -> None:
@@ -197,6 +219,7 @@ def main() -> None:
           "and model load included); cpu = its user+sys CPU seconds; users/s = users / total; peakMB = its max RSS; "
           "load = mean 1-min load average during the run (2 cores: above ~2.5 means other work competed)")
     print_table(rows)
+    print_analyses(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
         print(f"\nrows written to {args.json}")
