@@ -31,7 +31,7 @@ def describe_config(run: RunFolder, describer: str | None, model: str | None, pr
     return cfg
 
 
-def _describer(cfg: dict[str, Any]) -> Any:
+def make_describer(cfg: dict[str, Any]) -> Any:
     return plugins.create("describer", cfg["describe"]["describer"], {**cfg["describe"], "seed": cfg["seed"]})
 
 
@@ -59,7 +59,7 @@ def describe(run_dir: Path, describer: str | None, model: str | None, prompts: P
     run = RunFolder(run_dir)
     cfg = describe_config(run, describer, model, prompts, overrides)
     name = cfg["describe"]["describer"]
-    warnings = describe_run(run.path, _describer(cfg), cfg)
+    warnings = describe_run(run.path, make_describer(cfg), cfg)
     m = run.manifest
     m["config"] = cfg
     m.setdefault("plugins", {})["describer"] = {"name": name, "plugin": plugins.plugin_of("describer", name),
@@ -130,7 +130,7 @@ def ask(run_dir: Path, question: str, describer: str | None, model: str | None, 
     answer = None
     if cfg["describe"]["describer"] != "keywords":
         try:
-            d = _describer(cfg)
+            d = make_describer(cfg)
             analyses = json.loads((run.path / "analyses.json").read_text(encoding="utf-8"))
             population = {k: v.get("facts", {}) for k, v in analyses.items()}
             answer = answer_with_model(question, segments, population, d.model(), d.prompts)

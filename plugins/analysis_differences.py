@@ -30,6 +30,7 @@ a chi-square test of independence (with Cramer's V), also BH-corrected. Noise us
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -39,10 +40,13 @@ import click
 import numpy as np
 import pandas as pd
 
+from rich.markup import escape as escape_markup
+
 from seglens import SeglensError, hookimpl
 from seglens.features import NUMERIC_FEATURES
 from seglens.model import AnalysisContext, AnalysisResult
 from seglens.analysis_helpers import rnd as _r
+from seglens.llm_commands import llm_options
 
 MIN_EXPECTED = 5  # below this expected count the z-test's normal approximation is poor: use Fisher
 
@@ -355,7 +359,12 @@ def _row_json(r: dict[str, Any]) -> dict[str, Any]:
 @click.option("--top", type=int, default=0, help="Show only the N largest effects (0: all).")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level after BH.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alpha: float, as_json: bool) -> None:
+@click.option("--explain", is_flag=True, help="Add a written explanation: from the describer's language model "
+              "(grounded against the facts), or from the largest differences with keywords.")
+@llm_options
+def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alpha: float, as_json: bool,
+                explain: bool, describer: str | None, model: str | None, prompts: Path | None,
+                overrides: tuple[str, ...]) -> None:
     """How segment A differs from segment B (or from everyone else with --rest): Welch t and
     Mann-Whitney U per feature, two-proportion tests per category, BH-corrected, by effect size.
 
@@ -372,9 +381,11 @@ def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alph
     run = RunFolder(run_dir)
     res = compare_run(run, a, b)
     rows = res["tests"][:top] if top > 0 else res["tests"]
+    explanation = _explain(run, res, alpha, describer, model, prompts, overrides) if explain else None
     if as_json:
+        extra = {} if explanation is None else {"explanation": dataclasses.asdict(explanation)}
         click.echo(json.dumps({**{k: v for k, v in res.items() if k != "tests"}, "alpha": alpha,
-                               "tests": [_row_json(r) for r in rows]}, indent=2, ensure_ascii=False))
+                               "tests": [_row_json(r) for r in rows], **extra}, indent=2, ensure_ascii=False))
         return
     other = "the rest" if b is None else f"segment {b}"
     t = Table(title=f"segment {a} ({res['n_a']:,} users) vs {other} ({res['n_b']:,} users)")
@@ -402,6 +413,41 @@ def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alph
     con.print(t)
     con.print("effect: Cohen's d for features, Cohen's h for category shares; p: Mann-Whitney U or "
               "two-proportion test; p adj: Benjamini-Hochberg", markup=False, highlight=False)
+    if explanation is not None:
+        con.print(f"\n{explanation.text}", markup=False, highlight=False)
+        for d in explanation.ungrounded:
+            con.print(f"  dropped (unsupported: {d['reason']}): {d['sentence']}", markup=False, highlight=False,
+                      style="dim")
+
+
+def _explain(run: Any, res: dict[str, Any], alpha: float, describer: str | None, model: str | None,
+             prompts: Path | None, overrides: tuple[str, ...]) -> Any:
+    """The written explanation, from the run's describer (or the one named); a model that fails or
+    writes nothing the facts support falls back to sentences built from the tests, with a warning."""
+    from seglens import progress
+    from seglens.explain import difference_facts, explain_from_facts, explain_with_model
+    from seglens.llm import LLMError
+    from seglens.llm_commands import describe_config, make_describer
+
+    a, b = res["a"], res["b"]
+    b_label = "the rest" if b == "rest" else f"segment {b}"
+    diffs = difference_facts(res["tests"], alpha)
+    cfg = describe_config(run, describer, model, prompts, overrides)
+    if cfg["describe"]["describer"] != "keywords":
+        segments = run.segments()
+        by_id = {s["id"]: s for s in segments}
+        analyses = json.loads((run.path / "analyses.json").read_text(encoding="utf-8"))
+        population = {k: v.get("facts", {}) for k, v in analyses.items()}
+        try:
+            d = make_describer(cfg)
+            return explain_with_model(by_id[a], None if b == "rest" else by_id[b], diffs, segments, population,
+                                      d.model(), d.prompts, int(cfg["describe"].get("max_tokens", 300)))
+        except LLMError as exc:
+            progress.info(f"[yellow]warning:[/yellow] {escape_markup(exc.one_line())}; explaining from the tests")
+            fallback = explain_from_facts(a, b_label, diffs)
+            fallback.fallback_reason = exc.one_line()
+            return fallback
+    return explain_from_facts(a, b_label, diffs)
 
 
 @hookimpl

@@ -116,6 +116,56 @@ def test_compare_command(demo):
     assert code == 0 and "night share (mean)" in stdout and "significant" in stdout and "users with Horror" in stdout
 
 
+def test_compare_explain_from_the_tests(demo):
+    """Without a model the explanation is built from the largest significant differences, so every
+    figure in it is one of the tests' own."""
+    out, files = demo
+    horror, kids = segment_of(out, files, "horror_night_owls"), segment_of(out, files, "family_kids")
+    code, stdout, err = cli("compare", out, horror, kids, "--json", "--explain")
+    assert code == 0, err
+    res = json.loads(stdout)
+    ex = res["explanation"]
+    assert ex["backend"] == "keywords" and ex["grounding"] == 1.0 and ex["ungrounded"] == []
+    sig = [t for t in res["tests"] if t["p_adj"] is not None and t["p_adj"] < 0.05]
+    first = sig[0]
+    sentences = ex["text"].split("). ")
+    assert len(sentences) == 3 and all(s.startswith(f"Segment {horror} has") for s in sentences)
+    if "category" in first:
+        assert f"users with {first['category']}" in sentences[0]
+        assert f"{round(100 * first['share_a'], 1)}% vs {round(100 * first['share_b'], 1)}%" in sentences[0]
+    else:
+        assert first["feature"].replace("_", " ") in sentences[0]
+    code, stdout, _ = cli("compare", out, horror, "--rest", "--explain")
+    assert code == 0 and "than the rest" in stdout
+
+
+def test_compare_explain_with_a_model_is_grounded_and_falls_back(demo):
+    """Through a real OpenAI-compatible server: the compare prompt carries both segments' facts and the
+    tests fenced as data; an invented figure is dropped with its reason; an empty reply falls back."""
+    from llm_server import FakeChatServer, Reply
+
+    out, files = demo
+    horror, kids = segment_of(out, files, "horror_night_owls"), segment_of(out, files, "family_kids")
+    reply = ("Segment A has more users with Horror than segment B. "
+             "Segment B spends 9999 dollars on every visit.")
+    with FakeChatServer(default=Reply.ok(reply)) as server:
+        llm = ["--describer", "openai", "--model", "test-model", "--set", f"describe.base_url={server.base_url}",
+               "--set", "describe.timeout=5", "--set", "describe.retries=0"]
+        code, stdout, err = cli("compare", out, horror, kids, "--json", "--explain", *llm)
+        assert code == 0, err
+        ex = json.loads(stdout)["explanation"]
+        assert ex["text"] == "Segment A has more users with Horror than segment B."
+        assert ex["grounding"] == 0.5 and ex["ungrounded"][0]["sentence"].startswith("Segment B spends 9999")
+        assert "9999" in ex["ungrounded"][0]["reason"] and ex["backend"].startswith("openai:test-model@")
+        user = server.chat_requests[0].messages[-1]["content"]
+        assert f"How do segments {horror} and {kids} differ?" in user
+        assert user.count("<<<SEGLENS_DATA") >= 3 and '"users_with_category":"Horror"' in user
+        server.script(Reply.ok(""), Reply.ok(""))
+        code, stdout, err = cli("compare", out, horror, kids, "--explain", *llm)
+        assert code == 0 and "warning:" in err and "explaining from the tests" in err
+        assert f"Segment {horror} has" in stdout
+
+
 def test_compare_mistakes_are_one_line(demo):
     out, _ = demo
     r = seglens("compare", out, "0")  # the real command line: neither B nor --rest
