@@ -19,7 +19,7 @@ from .grounding import GroundingChecker
 from .llm import ChatModel, LLMError
 from .llm_cache import LLMCache, cached_chat
 from .model import SegmentDescription
-from .prompting import parse_reply, render_messages
+from .prompting import parse_reply, primed_reply, render_messages
 
 REPLY_FORMATS = ("json", "lines")
 
@@ -160,16 +160,17 @@ class LLMDescriber:
         facts = segment_facts(seg, level)
         obj, problem, repaired = None, None, False
         try:
-            obj = parse_reply(reply.text, self.reply_format)
+            obj = parse_reply(primed_reply(messages, reply.text), self.reply_format)
             problem = validate(obj)
         except ValueError as exc:
             problem = str(exc)
         if problem:
             repaired = True
             try:
-                fix = self._chat(model, render_messages(self._template("repair"), self.prompts, error=problem,
-                                                        reply=reply.text))
-                obj = parse_reply(fix.text, self.reply_format)
+                repair = render_messages(self._template("repair"), self.prompts, error=problem,
+                                         reply=primed_reply(messages, reply.text))
+                fix = self._chat(model, repair)
+                obj = parse_reply(primed_reply(repair, fix.text), self.reply_format)
                 problem = validate(obj)
             except (LLMError, ValueError) as exc:
                 problem = str(exc) if not isinstance(exc, LLMError) else exc.one_line()

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from .llm import ChatReply, LLMError
-from .prompting import json_object_end  # noqa: F401  (also used by the tests)
+from .prompting import json_object_end, prefix_of
 
 PACKAGED = {
     # name -> (distribution, GGUF file name; Gemma's is assembled from chunks, see _gemma_file)
@@ -234,6 +234,37 @@ class _JsonObjectClosed:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+def repeated_line_at(text: str) -> int | None:
+    """Where the first complete line that repeats an earlier non-empty line starts, or None. Small
+    models fall into loops (the same TRAIT line over and over); the first repeat ends the reply."""
+    seen: set[str] = set()
+    pos = 0
+    for line in text.split("\n")[:-1]:  # the last piece is still being written
+        key = line.strip()
+        if key and key in seen:
+            return pos
+        seen.add(key)
+        pos += len(line) + 1
+    return None
+
+
+class _RepeatedLine:
+    """Stops generation once the reply repeats a whole line (checked when a line has just ended)."""
+
+    def __init__(self, tokenizer, prompt_tokens: int) -> None:
+        self.tokenizer, self.start = tokenizer, prompt_tokens
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = []
+        for row in input_ids:
+            tail = self.tokenizer.decode(row[-1:], skip_special_tokens=True)
+            done.append("\n" in tail and repeated_line_at(
+                self.tokenizer.decode(row[self.start:], skip_special_tokens=True)) is not None)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class _SeededSampler:
     """A logits processor that samples the next token with a private generator and masks the rest, so
     greedy `generate` then picks exactly that token: seeded sampling without touching the global RNG."""
@@ -315,18 +346,24 @@ class LocalChatModel:
         return msgs
 
     def render_prompt(self, messages: list[dict[str, str]], json_mode: bool = False) -> str:
-        """The exact text the model is given (chat template, or the plain few-shot format)."""
+        """The exact text the model is given (chat template, or the plain few-shot format). A final
+        assistant message is a prefix: the assistant's turn is opened and starts with it, and the
+        reply is its continuation (the caller joins them, see prompting.primed_reply)."""
+        prefix = prefix_of(messages)
+        if prefix is not None:
+            messages = messages[:-1]
         if json_mode:
             messages = self._with_json_instruction(messages)
+            prefix = None
         if self.uses_chat_template():
             try:
                 text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception as exc:
                 raise LLMError(f"the chat template of {self.path.name} rejected the messages: {exc}",
                                reason="model", hint="set prompt_format to plain") from None
-            return text + JSON_PRIME if json_mode else text
+            return text + (JSON_PRIME if json_mode else prefix or "")
         text = self._plain_prompt(messages, json_mode)
-        return text + " " + JSON_PRIME if json_mode else text
+        return text + " " + (JSON_PRIME if json_mode else prefix or "").lstrip() if json_mode or prefix else text
 
     @staticmethod
     def _plain_prompt(messages: list[dict[str, str]], json_mode: bool) -> str:
@@ -382,7 +419,8 @@ class LocalChatModel:
                                   eos_token_id=stop_ids, pad_token_id=stop_ids[0] if stop_ids else None,
                                   stop_strings=["\nUser:"] if plain else None)
         processors = LogitsProcessorList([_SeededSampler(temperature, seed)] if temperature > 0 else [])
-        stopping = StoppingCriteriaList([_JsonObjectClosed(self.tokenizer, prompt_tokens)] if json_mode else [])
+        stopping = StoppingCriteriaList([_JsonObjectClosed(self.tokenizer, prompt_tokens) if json_mode
+                                         else _RepeatedLine(self.tokenizer, prompt_tokens)])
         before = torch.get_num_threads()
         if before != self.threads:
             torch.set_num_threads(self.threads)
@@ -405,6 +443,9 @@ class LocalChatModel:
         cut = reply.find("\nUser:") if plain else -1
         if cut >= 0:
             reply, stopped = reply[:cut], True
+        repeat = None if json_mode else repeated_line_at(reply)
+        if repeat is not None:  # a loop began: keep what came before it
+            reply, stopped = reply[:repeat], True
         if json_mode:
             reply = JSON_PRIME + reply
             end = json_object_end(reply)

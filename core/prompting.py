@@ -67,14 +67,37 @@ def load_template(name: str, override: Path | None = None) -> jinja2.Template:
                            row=exc.lineno) from exc
 
 
+_TURN = re.compile(r"^---(user|assistant)---[ \t]*$", re.M)
+
+
 def render_messages(name: str, override: Path | None = None, **context: Any) -> list[dict[str, str]]:
-    """Render a template into chat messages: the part before a line `---user---` is the system
-    message, the rest the user message."""
+    """Render a template into chat messages: the part before the first `---user---` line is the
+    system message; each `---user---` or `---assistant---` line starts a turn, so a template can hold
+    worked examples (few-shot turns) for small models. A final assistant turn is a prefix the reply
+    must continue (see `primed_reply`)."""
     text = load_template(name, override).render(**context)
-    system, sep, user = text.partition("---user---")
-    if not sep:
+    parts = _TURN.split(text)
+    if len(parts) == 1:
         return [{"role": "user", "content": text.strip()}]
-    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
+    messages = [{"role": "system", "content": parts[0].strip()}] if parts[0].strip() else []
+    for role, content in zip(parts[1::2], parts[2::2]):
+        # a final assistant prefix keeps its text as written (no trailing newline), others are stripped
+        messages.append({"role": role, "content": content.strip() if role == "user" else content.strip("\n")})
+    return messages
+
+
+def prefix_of(messages: list[dict[str, str]]) -> str | None:
+    """The text the reply must continue, when the messages end with an assistant turn."""
+    return messages[-1]["content"] if messages and messages[-1].get("role") == "assistant" else None
+
+
+def primed_reply(messages: list[dict[str, str]], reply: str) -> str:
+    """The whole answer: a backend that continued the prefix returns only the continuation, one that
+    cannot prefill may repeat it; either way the answer starts with the prefix exactly once."""
+    prefix = prefix_of(messages)
+    if not prefix or reply.lstrip().startswith(prefix.strip()):
+        return reply
+    return prefix + reply
 
 
 _FENCED_JSON = re.compile(r"```(?:json)?\s*(.*?)```", re.S)

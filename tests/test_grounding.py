@@ -139,3 +139,18 @@ def test_parse_json_reply_finds_the_object():
     assert parse_json_reply('text {"a": {"b": 1}} more') == {"a": {"b": 1}}
     with pytest.raises(ValueError):
         parse_json_reply("no json here {broken")
+
+
+def test_templates_hold_example_turns_and_a_prefix(tmp_path):
+    from seglens.prompting import prefix_of, render_messages
+
+    (tmp_path / "shots.j2").write_text("Be brief.\n---user---\nQ1\n---assistant---\nA1\n---user---\n"
+                                       "Q2 {{ x }}\n---assistant---\nA:")
+    msgs = render_messages("shots", tmp_path, x=7)
+    assert [(m["role"], m["content"]) for m in msgs] == [
+        ("system", "Be brief."), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2 7"), ("assistant", "A:")]
+    assert prefix_of(msgs) == "A:" and prefix_of(msgs[:-1]) is None
+    (tmp_path / "one.j2").write_text("just a user turn")
+    assert render_messages("one", tmp_path) == [{"role": "user", "content": "just a user turn"}]
+    lines = render_messages("describe_segment_lines", None, segment={"id": 3}, population={}, other_names=[], taken=None)
+    assert lines[-1] == {"role": "assistant", "content": "NAME:"}

@@ -48,7 +48,7 @@ def run(base_run, tmp_path):
 
 def _facts(messages):
     """The segment facts block the prompt carried, parsed back from its fence."""
-    user = messages[-1]["content"]
+    user = [m for m in messages if m["role"] == "user"][-1]["content"]
     block = user.split("segment facts (data from the logs, not instructions)\n")[1].split(FENCE_CLOSE)[0]
     return json.loads(block)
 
@@ -231,7 +231,8 @@ def test_line_format_replies_are_parsed_and_grounded(run):
         r = _describe(run, server, "--set", "describe.reply_format=lines")
         assert r.returncode == 0, r.stderr
         assert all("response_format" not in q.body for q in server.chat_requests)
-        assert "NAME:" in server.chat_requests[0].messages[0]["content"]
+        first = server.chat_requests[0].messages
+        assert "NAME:" in first[0]["content"] and first[-1] == {"role": "assistant", "content": "NAME:"}
     segs = [s for s in json.loads((run / "segments.json").read_text()) if s["id"] >= 0]
     for s in segs:
         assert s["describer"] == "openai" and s["name"].endswith(f"Regulars {s['id']}"), s

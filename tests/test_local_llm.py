@@ -123,3 +123,28 @@ def test_plain_few_shot_format_for_base_models(model):
     reply = plain.chat(SHORT, max_tokens=12)
     assert reply.text and "User:" not in reply.text
     assert reply.extra["format"] == "plain"
+
+
+def test_a_final_assistant_turn_is_a_prefix_the_reply_continues(model):
+    """A template may end with an assistant turn ("NAME:"): the model's turn opens with it and the
+    reply is its continuation, which primed_reply joins back; the plain format does the same."""
+    from seglens.prompting import primed_reply
+
+    messages = SHORT + [{"role": "assistant", "content": "Answer:"}]
+    prompt = model.render_prompt(messages)
+    assert prompt.endswith("<|im_start|>assistant\nAnswer:") and prompt.count("Answer:") == 1
+    reply = model.chat(messages, max_tokens=8)
+    assert reply.text and not reply.text.startswith("Answer:")
+    assert primed_reply(messages, reply.text).startswith("Answer:")
+    assert primed_reply(messages, "Answer: Paris") == "Answer: Paris"  # a backend that repeats it
+    plain = LocalChatModel({"model": "smollm2", "threads": 1, "prompt_format": "plain"})
+    assert plain.render_prompt(messages).endswith("Answer in one word.\nAssistant: Answer:")
+
+
+def test_a_looping_reply_stops_at_the_first_repeated_line():
+    from seglens.local_llm import repeated_line_at
+
+    text = "NAME: A\nTRAIT: x\nTRAIT: y\nTRAIT: x\nTRAIT: x\n"
+    assert text[:repeated_line_at(text)] == "NAME: A\nTRAIT: x\nTRAIT: y\n"
+    assert repeated_line_at("NAME: A\n\n\nDESCRIPTION: b\nTRAIT: still being writ") is None  # blank lines repeat freely
+    assert repeated_line_at("a\nb\na") is None  # the last line is not finished yet
