@@ -624,13 +624,7 @@ def load_items(con: duckdb.DuckDBPyConnection, path: Path, item_col: str | None 
         QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY rid) = 1
         ORDER BY rid
     """)
-    warnings = []
-    n_raw = con.execute("SELECT count(*) FROM _items_raw").fetchall()[0][0]
-    n_items = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
-    if n_items < n_raw:
-        warnings.append(f"{src.path}: {n_raw - n_items} item rows with a repeated or empty id were dropped (the first is kept)")
-    con.execute("DROP TABLE _items_raw")
-    return fingerprint(src.path, "items", src.format), warnings
+    return fingerprint(src.path, "items", src.format), _dropped_rows(con, "_items_raw", "items", src, "item")
 
 
 def load_users(con: duckdb.DuckDBPyConnection, path: Path, user_col: str | None = None) -> tuple[InputFile, list[str]]:
@@ -656,13 +650,17 @@ def load_users(con: duckdb.DuckDBPyConnection, path: Path, user_col: str | None 
         QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY rid) = 1
         ORDER BY rid
     """)
-    warnings = []
-    n_raw = con.execute("SELECT count(*) FROM _users_raw").fetchall()[0][0]
-    n = con.execute("SELECT count(*) FROM user_attrs").fetchall()[0][0]
+    return fingerprint(src.path, "users", src.format), _dropped_rows(con, "_users_raw", "user_attrs", src, "user")
+
+
+def _dropped_rows(con: duckdb.DuckDBPyConnection, raw: str, table: str, src: Source, what: str) -> list[str]:
+    """Drop the staged raw table; a warning if de-duplicating ids lost rows, so the count is never silent."""
+    n_raw = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    con.execute(f"DROP TABLE {raw}")
     if n < n_raw:
-        warnings.append(f"{src.path}: {n_raw - n} user rows with a repeated or empty id were dropped (the first is kept)")
-    con.execute("DROP TABLE _users_raw")
-    return fingerprint(src.path, "users", src.format), warnings
+        return [f"{src.path}: {n_raw - n} {what} rows with a repeated or empty id were dropped (the first is kept)"]
+    return []
 
 
 def _typed_attr(con: duckdb.DuckDBPyConnection, src: Source, column: str) -> str:

@@ -52,18 +52,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from seglens import SeglensError, hookimpl
+from seglens.config import DEFAULTS as CONFIG_DEFAULTS
 from seglens.segment_stats import r
 from seglens.model import AnalysisContext, AnalysisResult
 
-DEFAULTS = {
-    "recs_list_size": 100,
-    "recs_prior_strength": "auto",
-    "recs_lift_exponent": 1.0,
-    "recs_segment_weight": 0.3,
-    "recs_neighbour_weight": 0.7,
-    "recs_neighbours": 20,
-    "recs_top_n": 5,
-}
+# The recommender's options and their defaults: the `recs_*` keys of the analysis config section.
+DEFAULTS = {k: v for k, v in CONFIG_DEFAULTS["analysis"].items() if k.startswith("recs_")}
 FORMULA = ("theta = (c_si + m*p_i)/(n_s + m); lift = theta/p_i; segment score = theta * lift**alpha; "
            "user score = w_seg*segment/max + w_nn*neighbours/max over unseen items")
 MAX_PRIOR = 1e6

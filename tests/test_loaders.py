@@ -318,3 +318,15 @@ def test_timestamps_with_offsets_become_utc(tmp_path: Path) -> None:
     got = dict(rows(ds, "SELECT user_id, CAST(ts AS VARCHAR) FROM events"))
     assert got == {"a": "2020-01-01 08:00:00", "b": "2020-01-01 10:00:00", "c": "2020-01-01 15:00:00",
                    "d": "2020-01-01 10:00:00"}
+
+
+def test_repeated_catalog_and_user_ids_keep_the_first_row_with_a_warning(tmp_path: Path) -> None:
+    items = pd.DataFrame({"item_id": ["i1", "i1", "i2", None], "title": ["First", "Second", "Two", "Nobody"]})
+    users = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "age": [31, 99, 45]})
+    ds = load(write_table(EVENTS, tmp_path / "e.csv"), items=write_table(items, tmp_path / "items.csv"),
+              users=write_table(users, tmp_path / "users.csv"))
+    assert rows(ds, "SELECT title FROM items WHERE item_id = 'i1'") == [("First",)]
+    assert rows(ds, "SELECT age FROM user_attrs WHERE user_id = 'u1'") == [(31,)]
+    assert any("items.csv: 2 item rows with a repeated or empty id" in w for w in ds.warnings), ds.warnings
+    assert any("users.csv: 1 user rows with a repeated or empty id" in w for w in ds.warnings), ds.warnings
+    assert not rows(ds, "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%raw'")
