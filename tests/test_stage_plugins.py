@@ -54,6 +54,17 @@ def test_umap_is_deterministic_and_keeps_blobs_apart():
     assert adjusted_rand_score(y, labels) > 0.95
 
 
+def test_umap_scale_settings():
+    """UMAP's own defaults up to 2k users; 200 layout epochs (100 for a map on the reused graph) up to
+    10k; above it PCA initialisation and 100 (50) epochs; explicit options always win."""
+    r = plugins.create("reducer", "umap", {})
+    assert [r._epochs(n, reuse) for n, reuse in [(1500, False), (3000, False), (3000, True), (50_000, False),
+                                                  (50_000, True)]] == [None, 200, 100, 100, 50]
+    assert r._init(3000, 5) == "spectral" and r._init(50_000, 5) == "pca"
+    fixed = plugins.create("reducer", "umap", {"n_epochs": 30, "init": "random"})
+    assert fixed._epochs(50_000, True) == 30 and fixed._init(50_000, 5) == "random"
+
+
 def test_tiny_inputs_fall_back_to_pca():
     x = np.eye(4, dtype=np.float32)
     out = plugins.create("reducer", "umap", {}).reduce(x, 5, 42)
