@@ -15,6 +15,7 @@ from typing import Any
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:\s*%|x\b|×)?", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_SENTENCE_END = re.compile(r"[.!?]\s")
 _SUPERLATIVE = re.compile(
     r"\b(most|least|highest|lowest|largest|smallest|biggest|top|best|worst|strongest|weakest|"
     r"greatest|fewest|\w+est)\b", re.I)
@@ -40,8 +41,20 @@ class GroundingResult:
         return " ".join(self.kept)
 
 
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(" ".join(str(text).split())) if s.strip()]
+def split_sentences(text: str, names: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Sentences of `text`; a known name with sentence punctuation inside ("Who's Afraid of Virginia
+    Woolf? (1966)", "Dr. Strangelove") is kept whole instead of ending a sentence."""
+    text = " ".join(str(text).split())
+    held: list[str] = []
+
+    def hold(m: re.Match) -> str:
+        held.append(m.group(0))
+        return f"\x00{len(held) - 1}\x00"
+
+    for name in sorted((n for n in names if _SENTENCE_END.search(n)), key=len, reverse=True):
+        text = re.sub(re.escape(name), hold, text, flags=re.I)
+    out = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    return [re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], s) for s in out] if held else out
 
 
 # Words a sentence may use for what a fact's key names ("spend 40.73" for spend_per_user_mean).
@@ -210,7 +223,7 @@ class GroundingChecker:
         own_lower = {s.lower() for s in own}
         own_text = " ".join(own_lower)
         result = GroundingResult()
-        for sentence in split_sentences(text):
+        for sentence in split_sentences(text, self.vocabulary):
             reason = self._reason(sentence, facts, numbers, own_lower, own_text)
             if reason:
                 result.dropped.append({"sentence": sentence, "reason": reason})

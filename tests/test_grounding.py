@@ -108,6 +108,21 @@ NAME: A second answer the model went on to write"""
 
 def test_sentence_splitting():
     assert split_sentences("One. Two has 3.5 items! Three?") == ["One.", "Two has 3.5 items!", "Three?"]
+    names = {"who's afraid of virginia woolf? (1966)", "dr. strangelove (1964)"}
+    text = "Most distinctive items: Who's Afraid of Virginia Woolf? (1966) (3.5x), Dr. Strangelove (1964). Next."
+    assert split_sentences(text, names) == [text[:-6], "Next."]
+    assert len(split_sentences(text)) == 4  # without the names, the titles' punctuation ends sentences
+
+
+def test_a_title_with_a_question_mark_stays_one_sentence():
+    """Found on MovieLens: the keyword describer's own sentence was split inside the title and then
+    failed its superlative and number checks."""
+    seg = _seg(2, 177, 0.29, [("Film-Noir", 1.9, 0.05, 0.026)],
+               [("Who's Afraid of Virginia Woolf? (1966)", 3.5, 12), ("Lifeboat (1944)", 3.4, 11)])
+    facts = segment_facts(seg)
+    r = GroundingChecker(FACTS + [facts]).check(
+        "Most distinctive items: Who's Afraid of Virginia Woolf? (1966) (3.5x), Lifeboat (1944) (3.4x).", facts)
+    assert r.dropped == [] and r.score == 1.0
 
 
 def test_fence_neutralizes_injection_in_titles():
