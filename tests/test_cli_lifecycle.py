@@ -14,6 +14,9 @@ import pytest
 
 from helpers import REPO, seglens, write_csv
 
+# What these tests check does not depend on UMAP, whose numba compile costs ~10 s per process.
+FAST = ("--set", "reduce.method=pca", "--set", "reduce.map_method=pca")
+
 
 @pytest.fixture
 def data(tmp_path):
@@ -27,20 +30,20 @@ def data(tmp_path):
 
 def test_warnings_reach_the_terminal_and_quiet_silences_them(data, tmp_path):
     events, items = data
-    r = seglens("run", events, "--items", items, "-o", tmp_path / "loud", "--describer", "keywords")
+    r = seglens("run", events, "--items", items, "-o", tmp_path / "loud", "--describer", "keywords", *FAST)
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert any("3 duplicate events" in w for w in warnings), r.stderr
     assert any("catalog" in w and "%" in w for w in warnings), r.stderr
     manifest = json.loads((tmp_path / "loud" / "manifest.json").read_text())
     assert any("3 duplicate events" in w for w in manifest["warnings"])
-    r = seglens("-q", "run", events, "--items", items, "-o", tmp_path / "quiet", "--describer", "keywords")
+    r = seglens("-q", "run", events, "--items", items, "-o", tmp_path / "quiet", "--describer", "keywords", *FAST)
     assert r.returncode == 0 and r.stderr == "" and r.stdout == "", (r.stdout, r.stderr)
 
 
 def test_verbose_logs_each_stage(data, tmp_path):
     events, items = data
-    r = seglens("-v", "run", events, "--items", items, "-o", tmp_path / "v", "--describer", "keywords")
+    r = seglens("-v", "run", events, "--items", items, "-o", tmp_path / "v", "--describer", "keywords", *FAST)
     assert r.returncode == 0, r.stderr
     for stage in ("load", "embed", "cluster", "describe"):
         assert f"stage {stage}:" in r.stderr, r.stderr
@@ -49,7 +52,7 @@ def test_verbose_logs_each_stage(data, tmp_path):
 def test_force_replaces_a_run_and_a_failed_force_keeps_the_old_one(data, tmp_path, crash_plugin):
     events, items = data
     out = tmp_path / "run"
-    base = ["run", events, "--items", items, "-o", out, "--describer", "keywords"]
+    base = ["run", events, "--items", items, "-o", out, "--describer", "keywords", *FAST]
     assert seglens("-q", *base, "--seed", "1").returncode == 0
     r = seglens(*base)
     assert r.returncode == 2 and "--force" in r.stderr
@@ -86,13 +89,13 @@ def test_a_plugin_that_raises_is_named_and_exits_1(data, tmp_path, crash_plugin)
     events, items = data
     out = tmp_path / "c"
     env = {"PYTHONPATH": str(crash_plugin)}
-    r = seglens("run", events, "--items", items, "-o", out, "--clusterer", "crash", env=env)
+    r = seglens("run", events, "--items", items, "-o", out, "--clusterer", "crash", *FAST, env=env)
     assert r.returncode == 1, r.stderr
     first = next(line for line in r.stderr.splitlines() if not line.startswith("warning:"))
     assert first.startswith("error: stage 'cluster' failed in plugin 'crashy'"), r.stderr
     assert "boom in the clusterer" in first and "Traceback" not in r.stderr
     assert not out.exists() and (tmp_path / "c.partial" / "stages" / "embed.json").exists()
-    r = seglens("-v", "run", events, "--items", items, "-o", out, "--clusterer", "crash", "--resume", env=env)
+    r = seglens("-v", "run", events, "--items", items, "-o", out, "--clusterer", "crash", "--resume", *FAST, env=env)
     assert r.returncode == 1 and "Traceback" in r.stderr and "boom in the clusterer" in r.stderr
 
 
@@ -121,7 +124,7 @@ def test_ctrl_c_exits_130_and_resume_finishes(data, tmp_path):
 def test_negative_segment_ids_are_arguments(data, tmp_path):
     events, items = data
     out = tmp_path / "n"
-    assert seglens("-q", "run", events, "--items", items, "-o", out, "--describer", "keywords").returncode == 0
+    assert seglens("-q", "run", events, "--items", items, "-o", out, "--describer", "keywords", *FAST).returncode == 0
     users = pd.read_parquet(out / "users.parquet")
     r = seglens("show", out, "-1", "--json")
     if (users["segment"] == -1).any():
