@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import atomic, progress
+from . import atomic, plugins, progress
+from .errors import SeglensError, StageFailed
 from .model import AnalysisContext, AnalysisResult
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,17 @@ def base_segments(ctx: AnalysisContext) -> list[dict[str, Any]]:
     return out
 
 
+def _analyse(analysis: Any, name: str, ctx: AnalysisContext) -> AnalysisResult:
+    """One analysis; a crash names the analysis and its plugin, since twelve run in one stage."""
+    try:
+        return analysis.analyse(ctx)
+    except (SeglensError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise StageFailed(f"stage 'analyse' failed in plugin '{plugins.plugin_of('analysis', name)}' "
+                          f"(analysis '{name}'): {type(exc).__name__}: {exc}") from exc
+
+
 def run_analyses(ctx: AnalysisContext, names: list[str], folder: Path,
                  create: Callable[[str, str], Any]) -> list[str]:
     segments = base_segments(ctx)
@@ -76,7 +88,7 @@ def run_analyses(ctx: AnalysisContext, names: list[str], folder: Path,
             result = AnalysisResult(name=name, skipped=reason)
             progress.info(f"[yellow]analysis {name} skipped:[/yellow] {reason}")
         else:
-            result = analysis.analyse(ctx)
+            result = _analyse(analysis, name, ctx)
         entry = {"facts": result.run_level, "markdown": result.markdown, "skipped": result.skipped}
         run_level[name] = entry
         for sid, facts in result.per_segment.items():

@@ -72,7 +72,7 @@ class Pipeline:
         progress.status(f"[dim]{name}…[/dim]")
         try:
             files = compute()
-        except (SeglensError, KeyboardInterrupt):
+        except (SeglensError, KeyboardInterrupt, StageFailed):
             raise
         except Exception as exc:
             raise self._plugin_failure(name, exc) from exc

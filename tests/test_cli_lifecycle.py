@@ -74,7 +74,10 @@ def crash_plugin(tmp_path_factory):
         "from seglens import hookimpl\n\n"
         "class Crash:\n    def __init__(self, options):\n        pass\n\n"
         "    def cluster(self, points, seed):\n        raise ValueError('boom in the clusterer')\n\n"
-        "@hookimpl\ndef register_clusterers(register):\n    register('crash', Crash)\n")
+        "class Boom:\n    def __init__(self, options):\n        pass\n\n"
+        "    def analyse(self, ctx):\n        raise KeyError('boom in the analysis')\n\n"
+        "@hookimpl\ndef register_clusterers(register):\n    register('crash', Crash)\n\n"
+        "@hookimpl\ndef register_analyses(register):\n    register('boom', Boom)\n")
     (src / "pyproject.toml").write_text(
         '[build-system]\nrequires=["setuptools"]\nbuild-backend="setuptools.build_meta"\n'
         '[project]\nname="crash-pl"\nversion="2.0"\n[project.entry-points.seglens]\ncrashy="crash_pl"\n'
@@ -97,6 +100,16 @@ def test_a_plugin_that_raises_is_named_and_exits_1(data, tmp_path, crash_plugin)
     assert not out.exists() and (tmp_path / "c.partial" / "stages" / "embed.json").exists()
     r = seglens("-v", "run", events, "--items", items, "-o", out, "--clusterer", "crash", "--resume", *FAST, env=env)
     assert r.returncode == 1 and "Traceback" in r.stderr and "boom in the clusterer" in r.stderr
+
+
+def test_an_analysis_that_raises_is_named_among_the_twelve(data, tmp_path, crash_plugin):
+    events, items = data
+    r = seglens("run", events, "--items", items, "-o", tmp_path / "a", "--set", 'analyses=["profile", "boom"]',
+                *FAST, env={"PYTHONPATH": str(crash_plugin)})
+    assert r.returncode == 1, r.stderr
+    first = next(line for line in r.stderr.splitlines() if not line.startswith("warning:"))
+    assert first.startswith("error: stage 'analyse' failed in plugin 'crashy' (analysis 'boom'): KeyError"), r.stderr
+    assert not (tmp_path / "a").exists() and (tmp_path / "a.partial" / "stages" / "cluster.json").exists()
 
 
 def test_ctrl_c_exits_130_and_resume_finishes(data, tmp_path):
