@@ -29,7 +29,7 @@ def fetch_recent(dataset: Dataset, limit: int, user_ids: list[str] | None = None
 def render_all(dataset: Dataset, features: UserFeatures, options: dict[str, Any]) -> Histories:
     hook = plugins.load_plugins().hook.render_history
     max_items = int(options.get("max_items", 40))
-    frame = fetch_recent(dataset, max_items * 2)
+    frame = fetch_recent(dataset, max_items * 2).drop(columns="r")
     groups = dict(tuple(frame.groupby("user_id", sort=False)))
     catalog = {"value_kind": dataset.value_kind, "has_catalog": dataset.has_catalog}
     texts = []
@@ -37,7 +37,7 @@ def render_all(dataset: Dataset, features: UserFeatures, options: dict[str, Any]
     with progress.task("rendering histories", total=len(ids)) as bar:
         for uid in ids:
             events = groups.get(uid)
-            text = hook(user_id=uid, events=events.drop(columns="r") if events is not None else frame.iloc[:0],
+            text = hook(user_id=uid, events=events if events is not None else frame.iloc[:0],
                         catalog=catalog, options=options)
             texts.append(text or "")
             bar.advance()
