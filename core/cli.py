@@ -21,23 +21,44 @@ from .errors import InterruptedRun, SeglensError, StageFailed
 log = logging.getLogger("seglens")
 
 
-_NEGATIVE_NUMBER = re.compile(r"^-\d+$")
+NEGATIVE_NUMBER = re.compile(r"^-\d+$")
+
+
+def valued_options(command: click.Command) -> set[str]:
+    """The option names of `command` that take a value (the word after them is not an argument)."""
+    return {o for p in command.params if isinstance(p, click.Option) and not p.is_flag and not p.count
+            for o in p.opts + p.secondary_opts}
+
+
+def negatives_as_arguments(args: list[str], valued: set[str]) -> list[str]:
+    """`-1` is segment -1 (the unassigned users), not an unknown option: when an argument looks like
+    a negative number, the options (with their values) go first and every argument after a `--`,
+    in its original order, where Click reads them as arguments. Otherwise `args` is unchanged."""
+    head, tail = (args[:args.index("--")], args[args.index("--") + 1:]) if "--" in args else (args, [])
+    options: list[str] = []
+    arguments: list[str] = []
+    i = 0
+    while i < len(head):
+        word = head[i]
+        if word.startswith("-") and not NEGATIVE_NUMBER.match(word):
+            options.append(word)
+            if word in valued and i + 1 < len(head):
+                options.append(head[i + 1])
+                i += 1
+        else:
+            arguments.append(word)
+        i += 1
+    if not any(NEGATIVE_NUMBER.match(a) for a in arguments):
+        return args
+    return [*options, "--", *arguments, *tail]
 
 
 class NegativeIdCommand(click.Command):
     """A command whose arguments may be negative numbers: `seglens show RUN -1` means the unassigned
-    users (segment -1), not an unknown option `-1`. Such tokens, unless they are an option's value,
-    move behind a `--` at the end, where Click reads them as arguments in their original order."""
+    users (segment -1)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        valued = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count
-                  for o in p.opts + p.secondary_opts}
-        head, tail = (args[:args.index("--")], args[args.index("--") + 1:]) if "--" in args else (args, [])
-        keep, moved = [], []
-        for i, a in enumerate(head):
-            after_option = i > 0 and head[i - 1] in valued
-            (moved if _NEGATIVE_NUMBER.match(a) and not after_option else keep).append(a)
-        return super().parse_args(ctx, keep + (["--", *moved, *tail] if moved or tail else []))
+        return super().parse_args(ctx, negatives_as_arguments(args, valued_options(self)))
 
 
 def pipeline_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,13 @@ from .facts import population_facts, segment_facts
 from .grounding import GroundingChecker
 
 
+def make_describer(cfg: dict[str, Any]) -> Any:
+    """The describer the config names, with the run's seed (for `describe`, `ask`, edits and compare)."""
+    from . import plugins
+
+    return plugins.create("describer", cfg["describe"]["describer"], {**cfg["describe"], "seed": cfg["seed"]})
+
+
 def unique_names(names: list[str]) -> list[str]:
     """Two segments never share a name: a remaining exact duplicate gets a numeric suffix."""
     seen: dict[str, int] = {}

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from . import atomic, plugins, progress
 from .cli import cli
+from .describing import make_describer
 from .runfolder import RunFolder
 
 
@@ -29,10 +30,6 @@ def describe_config(run: RunFolder, describer: str | None, model: str | None, pr
     if prompts:
         cfg["describe"]["prompts_dir"] = str(prompts)
     return cfg
-
-
-def make_describer(cfg: dict[str, Any]) -> Any:
-    return plugins.create("describer", cfg["describe"]["describer"], {**cfg["describe"], "seed": cfg["seed"]})
 
 
 def llm_options(f):

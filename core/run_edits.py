@@ -263,10 +263,9 @@ def _carry_descriptions(folder: Path, old: list[dict[str, Any]], keep_name_of: s
 
 
 def _describe(folder: Path, cfg: dict[str, Any], segment_id: int) -> list[str]:
-    from .describing import describe_run
+    from .describing import describe_run, make_describer
 
-    describer = plugins.create("describer", cfg["describe"]["describer"], {**cfg["describe"], "seed": cfg["seed"]})
-    return describe_run(Path(folder), describer, cfg, only={segment_id})
+    return describe_run(Path(folder), make_describer(cfg), cfg, only={segment_id})
 
 
 def _update_manifest(folder: Path, warnings: list[str], touched: set[int]) -> None:

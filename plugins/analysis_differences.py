@@ -46,6 +46,7 @@ from seglens import SeglensError, hookimpl
 from seglens.features import NUMERIC_FEATURES
 from seglens.model import AnalysisContext, AnalysisResult
 from seglens.analysis_helpers import rnd as _r
+from seglens.cli import NegativeIdCommand
 from seglens.llm_commands import llm_options
 
 MIN_EXPECTED = 5  # below this expected count the z-test's normal approximation is poor: use Fisher
@@ -351,7 +352,7 @@ def _row_json(r: dict[str, Any]) -> dict[str, Any]:
             for k in keep if k in r}
 
 
-@click.command(name="compare")
+@click.command(name="compare", cls=NegativeIdCommand)
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("a", type=int)
 @click.argument("b", type=int, required=False)
@@ -368,7 +369,7 @@ def compare_cmd(run_dir: Path, a: int, b: int | None, rest: bool, top: int, alph
     """How segment A differs from segment B (or from everyone else with --rest): Welch t and
     Mann-Whitney U per feature, two-proportion tests per category, BH-corrected, by effect size.
 
-    Unassigned users are segment -1: put it after `--`, e.g. `seglens compare RUN --rest -- -1`."""
+    Unassigned users are segment -1, e.g. `seglens compare RUN -1 --rest`."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -427,7 +428,8 @@ def _explain(run: Any, res: dict[str, Any], alpha: float, describer: str | None,
     from seglens import progress
     from seglens.explain import difference_facts, explain_from_facts, explain_with_model
     from seglens.llm import LLMError
-    from seglens.llm_commands import describe_config, make_describer
+    from seglens.describing import make_describer
+    from seglens.llm_commands import describe_config
 
     a, b = res["a"], res["b"]
     b_label = "the rest" if b == "rest" else f"segment {b}"

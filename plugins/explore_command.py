@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -31,11 +30,11 @@ from rich.table import Table
 from rich.text import Text
 
 from seglens import hookimpl
+from seglens.cli import NEGATIVE_NUMBER, negatives_as_arguments, valued_options
 from seglens.errors import SeglensError
 from seglens.runfolder import RunFolder
 
 HISTORY_FILE = "explore_history"
-NEGATIVE = re.compile(r"^-\d+$")
 QUIT = ("quit", "exit")
 
 
@@ -168,8 +167,7 @@ class ReplCommand:
         return sorted(out)
 
     def value_options(self) -> set[str]:
-        return {o for p in self.command.params if isinstance(p, click.Option) and not p.is_flag and not p.count
-                for o in p.opts}
+        return valued_options(self.command)
 
 
 FORWARDED = [
@@ -473,30 +471,6 @@ def split_line(line: str) -> list[str]:
                            hint='close the quotes, e.g. rename 3 "Weekend cooks"') from None
 
 
-def protect_negatives(args: list[str], rc: ReplCommand) -> list[str]:
-    """Let `-1` (unassigned users) be a positional argument: options first, then `--`, then the
-    positionals in their order, whenever a positional looks like a negative number."""
-    if "--" in args:
-        return args
-    takes_value = rc.value_options()
-    opts: list[str] = []
-    pos: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("-") and not NEGATIVE.match(a):
-            opts.append(a)
-            if a in takes_value and i + 1 < len(args):
-                opts.append(args[i + 1])
-                i += 1
-        else:
-            pos.append(a)
-        i += 1
-    if not any(NEGATIVE.match(p) for p in pos):
-        return args
-    return [*opts, "--", *pos]
-
-
 def execute(session: Session, line: str) -> bool:
     """Run one line; False when it asks to leave. A mistake raises SeglensError (one line)."""
     words = split_line(line)
@@ -507,7 +481,7 @@ def execute(session: Session, line: str) -> bool:
         return False
     rc = session.command(name)
     try:
-        rc.invoke(session, protect_negatives(args, rc))
+        rc.invoke(session, negatives_as_arguments(args, rc.value_options()))
     except click.exceptions.Exit:
         pass
     except click.ClickException as exc:
@@ -523,7 +497,7 @@ def _positional_index(words: list[str], rc: ReplCommand) -> int:
     for w in words[1:-1]:
         if skip:
             skip = False
-        elif w.startswith("-") and not NEGATIVE.match(w):
+        elif w.startswith("-") and not NEGATIVE_NUMBER.match(w):
             skip = w in takes_value
         else:
             n += 1
@@ -558,7 +532,7 @@ def completions(session: Session, text: str) -> Iterator[tuple[str, str]]:
     rc = session.commands.get(words[0])
     if rc is None:
         return
-    if word.startswith("-") and not NEGATIVE.match(word):
+    if word.startswith("-") and not NEGATIVE_NUMBER.match(word):
         yield from ((o, "") for o in rc.options() if o.startswith(word))
         return
     if not rc.args or words[-2] in rc.value_options():  # nothing to offer for an option's value

@@ -149,3 +149,19 @@ def test_negative_segment_ids_are_arguments(data, tmp_path):
     assert "No such option" not in r.stderr
     r = seglens("similar", out, "--segment", "-7")
     assert r.returncode == 2 and "No such option" not in r.stderr and "-7" in r.stderr
+    r = seglens("compare", out, "-1", "--rest", "--json")
+    assert "No such option" not in r.stderr
+    if (users["segment"] == -1).any():
+        assert r.returncode == 0 and json.loads(r.stdout)["a"] == -1, r.stderr
+    else:
+        assert r.returncode == 2 and "-1" in r.stderr
+
+
+def test_negative_numbers_move_behind_a_double_dash_in_their_order():
+    from seglens.cli import negatives_as_arguments
+
+    assert negatives_as_arguments(["RUN", "-1", "2"], set()) == ["--", "RUN", "-1", "2"]
+    assert negatives_as_arguments(["--top", "3", "RUN", "-1", "--json"], {"--top"}) == [
+        "--top", "3", "--json", "--", "RUN", "-1"]
+    assert negatives_as_arguments(["-k", "-5", "RUN", "u1"], {"-k"}) == ["-k", "-5", "RUN", "u1"]  # a value
+    assert negatives_as_arguments(["RUN", "--", "-1"], set()) == ["RUN", "--", "-1"]
