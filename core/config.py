@@ -123,6 +123,7 @@ DEFAULTS: dict[str, Any] = {
         "concurrency": "auto",  # requests in flight: 1 for local, 4 for openai
         "max_tokens": 300,
         "reply_format": "auto",  # json | lines | auto (lines for local models, json for servers)
+        "constrain_lines": True,  # local models: decode exactly the NAME/DESCRIPTION/TRAIT/ACTION lines
         "temperature": 0.0,
         "context_tokens": "auto",
         "prompts_dir": "",  # a folder of .j2 files overriding the shipped prompts

@@ -78,7 +78,7 @@ _SYNONYMS = {
     "lift": ("x", "times", "more", "likely", "over-index", "over-indexes", "over-indexed", "overindex"),
     "population": ("everyone", "overall", "average", "all", "typical", "whole"),
     "segments": ("groups", "clusters", "segment"),
-    "id": ("segment",),
+    "id": ("segment", "group", "cluster"),
 }
 _NOT_LABELS = {"of", "pct", "mean", "median", "share", "per", "the", "vs", "index", "x", "over", "indexed",
                "most", "common", "id", "user"}
@@ -96,7 +96,7 @@ def _key_labels(path: tuple[str, ...]) -> set[str]:
                 labels.add(w)
                 labels.update(_SYNONYMS.get(w, ()))
     if path and path[0] == "id":
-        labels.add("segment")
+        labels.update(_SYNONYMS["id"])
     return labels
 
 
@@ -188,6 +188,25 @@ def _number_reason(tok: str, facts_numbers: list[tuple[float, frozenset[str], fr
     return f"the number {tok.strip()} is in the facts, but not for anything this sentence names"
 
 
+# Words too common to count as citing a measure ("more", "all", "average" appear in any prose).
+_GENERIC_LABELS = {"more", "all", "average", "x", "times", "likely", "segment", "segments", "whole", "overall",
+                   "typical", "everyone", "groups", "clusters", "last", "since", "time", "late", "value", "worth"}
+
+
+def _cites_a_fact(sentence: str, low: str, words: set[str],
+                  numbers: list[tuple[float, frozenset[str], frozenset[str]]], own: set[str]) -> bool:
+    """A supported sentence rests on something shown: a number (checked before this), one of this
+    segment's own strings (a category, a title, a weekday), or the words of a measure ("spend",
+    "rating", "weekend"). Prose that cites nothing ("The film follows a group of wolves") is a story
+    the model told, not a fact about the segment."""
+    if _NUMBER.search(sentence):
+        return True
+    if any(len(o) > 3 and re.search(rf"(?<!\w){re.escape(o)}(?!\w)", low) for o in own):
+        return True
+    labels = set().union(*(keys for _, keys, _ in numbers)) - _GENERIC_LABELS if numbers else set()
+    return _named_in(frozenset(labels), low, words)
+
+
 class GroundingChecker:
     """Built once per run: knows every category and title of the run, to spot names borrowed from
     other segments, and the ranks needed to judge superlatives."""
@@ -214,7 +233,10 @@ class GroundingChecker:
         money = {k: v for k, v in money.items() if v is not None}
         self.richest = max(money, key=money.get) if money else None
 
-    def check(self, text: str, facts: dict[str, Any], population: dict[str, Any] | None = None) -> GroundingResult:
+    def check(self, text: str, facts: dict[str, Any], population: dict[str, Any] | None = None,
+              must_cite: bool = True) -> GroundingResult:
+        """`must_cite=False` for a name: "The Nightmare Collective" claims nothing, so it needs no fact,
+        but a name that borrows another segment's category or invents a number is still dropped."""
         numbers: list[tuple[float, frozenset[str], frozenset[str]]] = []
         _numbers_in(facts, numbers)
         _numbers_in(population or {}, numbers, ("population",))
@@ -224,7 +246,7 @@ class GroundingChecker:
         own_text = " ".join(own_lower)
         result = GroundingResult()
         for sentence in split_sentences(text, self.vocabulary):
-            reason = self._reason(sentence, facts, numbers, own_lower, own_text)
+            reason = self._reason(sentence, facts, numbers, own_lower, own_text, must_cite)
             if reason:
                 result.dropped.append({"sentence": sentence, "reason": reason})
             else:
@@ -232,7 +254,7 @@ class GroundingChecker:
         return result
 
     def _reason(self, sentence: str, facts: dict[str, Any], numbers: list[tuple[float, frozenset[str], frozenset[str]]],
-                own: set[str], own_text: str) -> str | None:
+                own: set[str], own_text: str, must_cite: bool = True) -> str | None:
         low = sentence.lower()
         words = set(_words(low))
         for m in _NUMBER.finditer(sentence):
@@ -253,6 +275,8 @@ class GroundingChecker:
         sup = [w for w in _SUPERLATIVE.findall(low) if w not in _NOT_SUPERLATIVE]
         if sup:
             return self._superlative_reason(sup[0], low, facts, mentioned)
+        if must_cite and not _cites_a_fact(sentence, low, words, numbers, own):
+            return "cites no fact: no number, category, title or measure from the facts"
         return None
 
     def _superlative_reason(self, word: str, low: str, facts: dict[str, Any], mentioned: list[str]) -> str | None:

@@ -8,7 +8,7 @@ context overflow, missing model file. Describers catch it and fall back to the k
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from .errors import SeglensError
 
@@ -43,8 +43,12 @@ class ChatModel(Protocol):
     context_tokens: int  # how many prompt + reply tokens it accepts
 
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 400, temperature: float = 0.0,
-             json_mode: bool = False, seed: int = 42) -> ChatReply:
-        """Answer `messages` ([{"role": "system"|"user"|"assistant", "content": str}])."""
+             json_mode: bool = False, seed: int = 42,
+             line_labels: Sequence[tuple[str, int]] | None = None) -> ChatReply:
+        """Answer `messages` ([{"role": "system"|"user"|"assistant", "content": str}]).
+
+        `line_labels` [(label, max tokens), ...] says the reply is those labelled lines in order; a
+        backend that controls decoding (local) enforces it, one behind an HTTP API may ignore it."""
         ...
 
     def count_tokens(self, text: str) -> int:

@@ -19,9 +19,13 @@ from .grounding import GroundingChecker
 from .llm import ChatModel, LLMError
 from .llm_cache import LLMCache, cached_chat
 from .model import SegmentDescription
-from .prompting import parse_reply, primed_reply, render_messages
+from .prompting import FENCE_CLOSE, FENCE_OPEN, parse_reply, primed_reply, render_messages
 
 REPLY_FORMATS = ("json", "lines")
+# The line format's lines with their share of the reply's token budget (at max_tokens 300: about an 11-token
+# name, a 91-token description...). A backend that controls decoding holds the reply to exactly these.
+REPLY_LINES = [("NAME:", 12), ("DESCRIPTION:", 90), ("TRAIT:", 36), ("TRAIT:", 36), ("TRAIT:", 36),
+               ("ACTION:", 30), ("ACTION:", 30)]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,35 @@ def near_duplicate(name: str, others: list[str]) -> str | None:
         if mine and theirs and len(mine & theirs) / len(mine | theirs) >= 0.75:
             return other
     return None
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def name_problem(name: str, messages: list[dict[str, str]]) -> str | None:
+    """Why a name is not a name, or None. Small models fill a name line with what they last read: a
+    word cut short ("The"), a chat turn ("User: Name one primary colour."), or the instructions
+    themselves ("Name the segment."). Text inside the fenced facts may be copied (a title is a fair
+    name when the facts back it); the checker judges that."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = _plain_words(name).split()
+    if not any(len(w) > 1 and w not in ENGLISH_STOP_WORDS for w in words):
+        return "the name is only function words"
+    if re.match(r"\s*(user|assistant|system|model)\s*:", name, re.IGNORECASE):
+        return "the name is a chat turn"
+    outside_facts = re.sub(rf"{re.escape(FENCE_OPEN)}.*?{re.escape(FENCE_CLOSE)}", " ",
+                           " ".join(m["content"] for m in messages), flags=re.DOTALL)
+    if len(words) >= 2 and f" {' '.join(words)} " in f" {_plain_words(outside_facts)} ":
+        return "the name is copied from the prompt"
+    return None
+
+
+def line_budgets(max_tokens: int) -> list[tuple[str, int]]:
+    """REPLY_LINES scaled to the reply budget; the backend fits them around its labels."""
+    scale = max_tokens / sum(b for _, b in REPLY_LINES)
+    return [(label, max(1, round(b * scale))) for label, b in REPLY_LINES]
 
 
 def validate(obj: dict[str, Any]) -> str | None:
@@ -82,6 +115,7 @@ class LLMDescriber:
         self.temperature = float(options.get("temperature", 0.0))
         self.seed = int(options.get("seed", 42))
         self.workers = max(1, int(options.get("concurrency", 1)))
+        self.constrain_lines = bool(options.get("constrain_lines", True))
         self.prompts = Path(options["prompts_dir"]) if options.get("prompts_dir") else None
         self.cache = LLMCache() if options.get("cache", True) else None
         self.options = options
@@ -177,7 +211,8 @@ class LLMDescriber:
         if problem or obj is None:
             return self._fallback(fallback, f"invalid model output after one repair: {problem}",
                                   time.perf_counter() - t0)
-        return self._grounded(obj, facts, pop, checker, fallback, reply, level, repaired, time.perf_counter() - t0)
+        return self._grounded(obj, facts, pop, checker, fallback, reply, level, repaired, time.perf_counter() - t0,
+                              messages)
 
     def _template(self, task: str) -> str:
         """describe_segment / repair_json for JSON replies; describe_segment_lines / repair_lines otherwise."""
@@ -186,12 +221,15 @@ class LLMDescriber:
         return "repair_lines" if task == "repair" else f"{task}_lines"
 
     def _chat(self, model: ChatModel, messages: list[dict[str, str]]):
+        params: dict[str, Any] = {}
+        if self.reply_format == "lines" and self.constrain_lines:
+            params["line_labels"] = line_budgets(self.max_tokens)
         return cached_chat(model, messages, self.cache, max_tokens=self.max_tokens, temperature=self.temperature,
-                           json_mode=self.reply_format == "json", seed=self.seed)
+                           json_mode=self.reply_format == "json", seed=self.seed, **params)
 
     def _grounded(self, obj: dict[str, Any], facts: dict[str, Any], pop: dict[str, Any], checker: GroundingChecker,
                   fallback: SegmentDescription, reply: Any, level: int, repaired: bool,
-                  seconds: float) -> SegmentDescription:
+                  seconds: float, messages: list[dict[str, str]]) -> SegmentDescription:
         desc = checker.check(obj["description"], facts, pop)
         dropped = list(desc.dropped)
         traits = []
@@ -206,19 +244,27 @@ class LLMDescriber:
                 traits.append(f"{claim} ({fact})" if fact else claim)
         actions = []
         for a in obj.get("actions", [])[:2]:
-            r = checker.check(str(a), facts, pop)
+            r = checker.check(str(a), facts, pop, must_cite=False)  # a suggestion, not a claim
             if r.dropped:
                 dropped.append({"sentence": str(a), "reason": r.dropped[0]["reason"], "field": "actions"})
             else:
                 actions.append(str(a).strip())
         description = desc.text or fallback.description
+        name = " ".join(str(obj["name"]).split())
+        named = checker.check(name, facts, pop, must_cite=False)
+        reason = named.dropped[0]["reason"] if named.dropped else name_problem(name, messages)  # a claim too
+        if reason:
+            dropped.append({"sentence": name, "reason": reason, "field": "name"})
+            name = fallback.name
         extra = {"model": getattr(self._model, "model_id", "?"), "seconds": round(seconds, 3),
                  "completion_tokens": reply.completion_tokens,
                  "tokens_per_second": round(reply.tokens_per_second, 2), "cached": bool(reply.extra.get("cached")),
                  "trim_level": level, "repaired": repaired}
         if not desc.text:
             extra["description_fallback"] = "no sentence of the model's description was supported"
-        return SegmentDescription(fallback.segment_id, " ".join(str(obj["name"]).split()), description,
+        if name == fallback.name:
+            extra["name_fallback"] = "the model's name was not supported by the facts"
+        return SegmentDescription(fallback.segment_id, name, description,
                                   traits, actions or fallback.actions, describer=self.backend,
                                   grounding=desc.score, ungrounded=dropped, extra=extra)
 

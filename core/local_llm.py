@@ -48,6 +48,12 @@ becomes one), the assistant's turn is primed with "{" so the reply starts as an 
 stops as soon as that object closes, and any text after it is dropped. No grammar is enforced: a small
 model can still write invalid JSON inside the braces, which the caller repairs or falls back from.
 
+line_labels: the reply is held to exactly those labelled lines (LineSkeleton, a logits processor):
+the labels are written for the model, each line ends with a newline once it has text or at its token
+budget, and the reply ends after the last line. What the model writes inside a line is its own; the
+grounding check judges it. This is what turns SmolLM2's replies from unparseable (it echoed the format
+or looped) into seven lines every time.
+
 Decoding is greedy for temperature 0 (deterministic). For temperature > 0 each token is drawn from
 softmax(logits / temperature) with a private torch.Generator seeded by `seed` (a logits processor
 that leaves only the drawn token), so the same seed gives the same reply and the global RNG is left
@@ -62,7 +68,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .llm import ChatReply, LLMError
 from .prompting import json_object_end, prefix_of
@@ -265,6 +271,100 @@ class _RepeatedLine:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+def newline_tokens(tokenizer) -> tuple[int, frozenset[int]]:
+    """(the token that is exactly "\n", every token whose text holds a newline), cached per tokenizer:
+    the skeleton lets lines end only with the first, so each line is one line."""
+    key = (str(getattr(tokenizer, "name_or_path", id(tokenizer))), "newlines", str(len(tokenizer)))
+    with _LOCK:
+        if key not in _LOADED:
+            texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+            with_newline = frozenset(i for i, t in enumerate(texts) if "\n" in t)
+            plain = [i for i in tokenizer.encode("\n", add_special_tokens=False) if texts[i] == "\n"]
+            if not plain:
+                raise LLMError(f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no newline token",
+                               reason="model", hint="set describe.reply_format to json")
+            _LOADED[key] = (plain[0], with_newline)
+        return _LOADED[key]
+
+
+def fit_budgets(lines: list[tuple[str, int]], room: int) -> list[tuple[str, int]]:
+    """Each line's token budget scaled down (never up) so that all of them fit in `room`; at least one
+    token a line."""
+    total = sum(budget for _, budget in lines)
+    if total <= room:
+        return list(lines)
+    if room <= len(lines):
+        return [(label, 1) for label, _ in lines]
+    scale = room / total
+    return [(label, max(1, int(budget * scale))) for label, budget in lines]
+
+
+class LineSkeleton:
+    """Constrained decoding of a labelled line format: the reply is exactly the given lines, in order.
+
+    Small models asked for "NAME: ... / DESCRIPTION: ... / TRAIT: ..." drift: they copy the format
+    description, wrap lines, skip labels or loop on one line, and the reply cannot be parsed. Here the
+    model writes only what follows each label: every label is forced (its tokens chosen for the model)
+    when the previous line ends, a line ends only with a plain newline once it has some text (forced
+    when it reaches its token budget), and the end-of-text token is allowed only once the last line has
+    text. The first label may already be in the prompt (an assistant prefix); then decoding starts inside it.
+    Given `max_tokens`, the line budgets are scaled down to fit it with the labels and newlines, so a
+    tight reply budget shortens every line instead of cutting off the last ones.
+    """
+
+    def __init__(self, tokenizer, prompt_tokens: int, lines: list[tuple[str, int]], stop_ids: list[int],
+                 first_label_primed: bool, max_tokens: int | None = None) -> None:
+        if not lines or not stop_ids:
+            raise ValueError("a line skeleton needs lines and an end token")
+        self.tokenizer, self.stop_ids = tokenizer, stop_ids
+        self.newline, self.newline_like = newline_tokens(tokenizer)
+        self.blocked = sorted(self.newline_like | set(stop_ids))
+        self.labels = [tokenizer.encode(label, add_special_tokens=False) for label, _ in lines]
+        self.lines = fit_budgets(lines, max_tokens - self.fixed_tokens(first_label_primed)) if max_tokens else lines
+        self.line = 0
+        self.queue: list[int] = [] if first_label_primed else list(self.labels[0])
+        self.content_start = prompt_tokens + len(self.queue)  # where the current line's text begins
+
+    def fixed_tokens(self, first_label_primed: bool) -> int:
+        """Tokens the skeleton writes itself: the labels (but a primed first one), a newline between
+        lines and the end token."""
+        labels = sum(len(label) for label in self.labels) - (len(self.labels[0]) if first_label_primed else 0)
+        return labels + len(self.labels)
+
+    def _only(self, scores, token: int):
+        import torch
+
+        out = torch.full_like(scores, float("-inf"))
+        out[:, token] = 0.0
+        return out
+
+    def __call__(self, input_ids, scores):
+        ids = input_ids[0]
+        n = int(ids.shape[0])
+        if self.queue:
+            return self._only(scores, self.queue.pop(0))
+        if n > self.content_start and int(ids[-1]) == self.newline:  # the current line just ended
+            self.line += 1
+            if self.line >= len(self.lines):
+                return self._only(scores, self.stop_ids[0])
+            self.queue = list(self.labels[self.line])
+            self.content_start = n + len(self.queue)
+            return self._only(scores, self.queue.pop(0))
+        written = n - self.content_start
+        has_text = written > 0 and bool(self.tokenizer.decode(ids[self.content_start:].tolist()).strip())
+        if has_text and written >= self.lines[self.line][1]:  # a line of only spaces goes on: none is empty
+            return self._only(scores, self.newline)
+        allowed_end = scores[:, self.newline].clone()
+        last_ends = [scores[:, i].clone() for i in self.stop_ids]
+        scores[:, self.blocked] = float("-inf")
+        if has_text:
+            scores[:, self.newline] = allowed_end
+            if self.line == len(self.lines) - 1:
+                for i, v in zip(self.stop_ids, last_ends):
+                    scores[:, i] = v
+        return scores
+
+
 class _SeededSampler:
     """A logits processor that samples the next token with a private generator and masks the rest, so
     greedy `generate` then picks exactly that token: seeded sampling without touching the global RNG."""
@@ -400,7 +500,10 @@ class LocalChatModel:
 
     # -- chat ---------------------------------------------------------------------------------
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int | None = None, temperature: float = 0.0,
-             json_mode: bool = False, seed: int = 42) -> ChatReply:
+             json_mode: bool = False, seed: int = 42,
+             line_labels: Sequence[tuple[str, int]] | None = None) -> ChatReply:
+        """`line_labels` [(label, max tokens), ...] constrains the reply to exactly those labelled lines
+        (see LineSkeleton); it is ignored in json_mode."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -418,8 +521,16 @@ class LocalChatModel:
         config = GenerationConfig(max_new_tokens=max_tokens, do_sample=False, num_beams=1,
                                   eos_token_id=stop_ids, pad_token_id=stop_ids[0] if stop_ids else None,
                                   stop_strings=["\nUser:"] if plain else None)
-        processors = LogitsProcessorList([_SeededSampler(temperature, seed)] if temperature > 0 else [])
-        stopping = StoppingCriteriaList([_JsonObjectClosed(self.tokenizer, prompt_tokens) if json_mode
+        skeleton = None
+        if line_labels and not json_mode:
+            prefix = prefix_of(messages)
+            lines = [(str(label), int(budget)) for label, budget in line_labels]
+            primed = prefix is not None and prefix.rstrip().endswith(lines[0][0].strip())
+            skeleton = LineSkeleton(self.tokenizer, prompt_tokens, lines, stop_ids, primed, max_tokens)
+        processors = LogitsProcessorList(([skeleton] if skeleton else [])
+                                         + ([_SeededSampler(temperature, seed)] if temperature > 0 else []))
+        stopping = StoppingCriteriaList([] if skeleton else
+                                        [_JsonObjectClosed(self.tokenizer, prompt_tokens) if json_mode
                                          else _RepeatedLine(self.tokenizer, prompt_tokens)])
         before = torch.get_num_threads()
         if before != self.threads:
@@ -443,7 +554,7 @@ class LocalChatModel:
         cut = reply.find("\nUser:") if plain else -1
         if cut >= 0:
             reply, stopped = reply[:cut], True
-        repeat = None if json_mode else repeated_line_at(reply)
+        repeat = None if json_mode or skeleton else repeated_line_at(reply)
         if repeat is not None:  # a loop began: keep what came before it
             reply, stopped = reply[:repeat], True
         if json_mode:
@@ -459,4 +570,4 @@ class LocalChatModel:
         return ChatReply(text=reply, model=self.model_id, prompt_tokens=prompt_tokens,
                          completion_tokens=completion_tokens, seconds=seconds, finish_reason=finish,
                          extra={"dtype": self.dtype, "threads": self.threads,
-                                "format": "plain" if plain else "chat"})
+                                "format": "plain" if plain else "chat", "constrained_lines": bool(skeleton)})

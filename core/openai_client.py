@@ -164,9 +164,10 @@ class OpenAIChatModel:
         return math.ceil(len(text) / 4)
 
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int | None = None, temperature: float = 0.0,
-             json_mode: bool = False, seed: int = 42) -> ChatReply:
+             json_mode: bool = False, seed: int = 42, line_labels: Any = None) -> ChatReply:
         """One completion. `json_mode=True` asks for a JSON object: sent as response_format unless
-        the json_mode option is false (or "auto" learned that this server rejects it)."""
+        the json_mode option is false (or "auto" learned that this server rejects it). `line_labels`
+        cannot be enforced through the chat-completions API and is ignored (the prompt asks for them)."""
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": messages,

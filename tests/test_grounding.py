@@ -169,3 +169,23 @@ def test_templates_hold_example_turns_and_a_prefix(tmp_path):
     assert render_messages("one", tmp_path) == [{"role": "user", "content": "just a user turn"}]
     lines = render_messages("describe_segment_lines", None, segment={"id": 3}, population={}, other_names=[], taken=None)
     assert lines[-1] == {"role": "assistant", "content": "NAME:"}
+
+
+def test_a_sentence_that_cites_no_fact_is_dropped(checker):
+    r = checker.check("The film follows a pack of wolves hunted across the mountains. "
+                      "They rate what they watch 4.1 on average. Horror is their thing. "
+                      "They spend a lot per visit.", FACTS[0])
+    assert [d["sentence"] for d in r.dropped] == ["The film follows a pack of wolves hunted across the mountains.",
+                                                  "They rate what they watch 4.1 on average."]
+    assert r.dropped[0]["reason"].startswith("cites no fact")
+    assert "4.1" in r.dropped[1]["reason"]  # the number rule still speaks first
+    assert r.kept == ["Horror is their thing.", "They spend a lot per visit."]
+
+
+def test_a_name_needs_no_fact_but_must_not_borrow_one(checker):
+    assert checker.check("The Nightmare Collective", FACTS[0], must_cite=False).kept == ["The Nightmare Collective"]
+    assert checker.check("The Nightmare Collective", FACTS[0]).dropped  # as a sentence it says nothing
+    borrowed = checker.check("Kids Corner Crew", FACTS[0], must_cite=False)
+    assert borrowed.dropped and "'kids'" in borrowed.dropped[0]["reason"]
+    assert checker.check("Horror Group 0", FACTS[0], must_cite=False).kept  # its own segment id
+    assert checker.check("Horror Gang 37", FACTS[0], must_cite=False).dropped

