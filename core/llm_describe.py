@@ -22,8 +22,8 @@ from .model import SegmentDescription
 from .prompting import FENCE_CLOSE, FENCE_OPEN, parse_reply, primed_reply, render_messages
 
 REPLY_FORMATS = ("json", "lines")
-# The line format's lines with their share of the reply's token budget (at max_tokens 300: about an 11-token
-# name, a 91-token description...). A backend that controls decoding holds the reply to exactly these.
+# The line format's lines with their share of the reply's token budget (at max_tokens 300: about an
+# 11-token name, a 91-token description...). A backend that controls decoding holds the reply to these.
 REPLY_LINES = [("NAME:", 12), ("DESCRIPTION:", 90), ("TRAIT:", 36), ("TRAIT:", 36), ("TRAIT:", 36),
                ("ACTION:", 30), ("ACTION:", 30)]
 
@@ -262,8 +262,8 @@ class LLMDescriber:
                  "trim_level": level, "repaired": repaired}
         if not desc.text:
             extra["description_fallback"] = "no sentence of the model's description was supported"
-        if name == fallback.name:
-            extra["name_fallback"] = "the model's name was not supported by the facts"
+        if reason:
+            extra["name_fallback"] = f"the keyword name stands in: {reason}"
         return SegmentDescription(fallback.segment_id, name, description,
                                   traits, actions or fallback.actions, describer=self.backend,
                                   grounding=desc.score, ungrounded=dropped, extra=extra)

@@ -307,8 +307,8 @@ class LineSkeleton:
     model writes only what follows each label: every label is forced (its tokens chosen for the model)
     when the previous line ends, a line ends only with a plain newline once it has some text (forced
     when it reaches its token budget), and the end-of-text token is allowed only once the last line has
-    text. The first label may already be in the prompt (an assistant prefix); then decoding starts inside it.
-    Given `max_tokens`, the line budgets are scaled down to fit it with the labels and newlines, so a
+    text. The first label may already be in the prompt (an assistant prefix); then decoding starts
+    inside it. Given `max_tokens`, the line budgets are scaled down to fit it with the labels and newlines, so a
     tight reply budget shortens every line instead of cutting off the last ones.
     """
 

@@ -325,6 +325,7 @@ def test_a_name_that_is_not_a_name_is_replaced(run):
     for s in (s for s in json.loads((run / "segments.json").read_text()) if s["id"] >= 0):
         assert s["name"] == keyword_names[s["id"]] and s["describer"] == "openai"
         assert {"sentence": "The And", "field": "name", "reason": "the name is only function words"} in s["ungrounded"]
+        assert s["description_meta"]["name_fallback"].endswith("only function words")
     prompt = [{"role": "system", "content": "Name the segment in a few words."},
               {"role": "user", "content": f"{FENCE_OPEN} facts\n{{\"title\": \"Night Owls\"}}\n{FENCE_CLOSE}"}]
     assert name_problem("Late-Night Horror Fans", prompt) is None and name_problem("Der", prompt) is None
