@@ -19,7 +19,7 @@ from .grounding import GroundingChecker
 from .llm import ChatModel, LLMError
 from .llm_cache import LLMCache, cached_chat
 from .model import SegmentDescription
-from .prompting import FENCE_CLOSE, FENCE_OPEN, parse_reply, primed_reply, render_messages
+from .prompting import instructions_of, parse_reply, primed_reply, render_messages
 
 REPLY_FORMATS = ("json", "lines")
 # The line format's lines with their share of the reply's token budget (at max_tokens 300: about an
@@ -62,9 +62,7 @@ def name_problem(name: str, messages: list[dict[str, str]]) -> str | None:
         return "the name is only function words"
     if re.match(r"\s*(user|assistant|system|model)\s*:", name, re.IGNORECASE):
         return "the name is a chat turn"
-    outside_facts = re.sub(rf"{re.escape(FENCE_OPEN)}.*?{re.escape(FENCE_CLOSE)}", " ",
-                           " ".join(m["content"] for m in messages), flags=re.DOTALL)
-    if len(words) >= 2 and f" {' '.join(words)} " in f" {_plain_words(outside_facts)} ":
+    if len(words) >= 2 and f" {' '.join(words)} " in f" {_plain_words(instructions_of(messages))} ":
         return "the name is copied from the prompt"
     return None
 
@@ -107,15 +105,18 @@ class LLMDescriber:
         self.backend = backend
         fmt = str(options.get("reply_format") or "auto")
         self.reply_format = reply_format if fmt == "auto" else fmt
-        if self.reply_format not in REPLY_FORMATS:
-            from .errors import SeglensError
+        from .errors import SeglensError
 
+        if self.reply_format not in REPLY_FORMATS:
             raise SeglensError(f"unknown describe.reply_format '{fmt}'", hint="use auto, json or lines")
+        self.constrain_lines = options.get("constrain_lines", True)
+        if not isinstance(self.constrain_lines, bool):
+            raise SeglensError(f"describe.constrain_lines must be true or false, not {self.constrain_lines!r}",
+                               hint="--set describe.constrain_lines=false")
         self.max_tokens = int(options.get("max_tokens", 300))
         self.temperature = float(options.get("temperature", 0.0))
         self.seed = int(options.get("seed", 42))
         self.workers = max(1, int(options.get("concurrency", 1)))
-        self.constrain_lines = bool(options.get("constrain_lines", True))
         self.prompts = Path(options["prompts_dir"]) if options.get("prompts_dir") else None
         self.cache = LLMCache() if options.get("cache", True) else None
         self.options = options

@@ -246,6 +246,9 @@ def test_line_format_replies_are_parsed_and_grounded(run):
 def test_unknown_reply_format_is_a_one_line_error(run):
     r = seglens("describe", run, "--describer", "openai", "--model", "m", "--set", "describe.reply_format=xml")
     assert r.returncode == 2 and "reply_format 'xml'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = seglens("describe", run, "--describer", "openai", "--model", "m", "--set", "describe.constrain_lines=maybe")
+    assert r.returncode == 2 and "constrain_lines must be true or false" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
